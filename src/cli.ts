@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// amnesia's command line. Each command lives in src/commands/; mistakes get one line and exit 2.
+import { renderCommand, renderUsage } from './commands/render.ts';
+import { UsageError } from './commands/usage-error.ts';
+
+const commands: Record<string, { usage: string; run: (argv: string[]) => string }> = {
+  render: { usage: renderUsage, run: renderCommand },
+};
+
+function usage(): string {
+  return ['amnesia: prove that an LLM server is stateless', '', ...Object.values(commands).map((c) => c.usage)].join('\n');
+}
+
+function main(argv: string[]): number {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  try {
+    if (command === undefined) throw new UsageError(`unknown command '${name}' (try: ${Object.keys(commands).join(', ')})`);
+    process.stdout.write(`${command.run(rest)}\n`);
+    return 0;
+  } catch (e) {
+    // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`amnesia ${name}: ${(e as Error).message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

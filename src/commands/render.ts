@@ -1,0 +1,43 @@
+// `amnesia render [--current-date YYYY-MM-DD] [--tokens] FILE|-`: an OpenAI chat-completions request
+// in, the harmony completion prompt out (text with formatting tokens written out, or token ids).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ChatMappingError, renderChatPrompt } from '../harmony/chat-to-harmony.ts';
+import { UsageError } from './usage-error.ts';
+
+export const renderUsage = 'usage: amnesia render [--current-date YYYY-MM-DD] [--tokens] FILE|-';
+
+function readRequest(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file === '-' ? 'standard input' : file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${file === '-' ? 'standard input' : file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function renderCommand(argv: string[]): string {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { 'current-date': { type: 'string' }, tokens: { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) throw new UsageError(renderUsage);
+  const date = values['current-date'];
+  if (date !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(date)) {
+    throw new UsageError(`--current-date must be YYYY-MM-DD, got '${date}'`);
+  }
+  const request = readRequest(positionals[0]!);
+  try {
+    const prompt = renderChatPrompt(request, date === undefined ? {} : { currentDate: date });
+    return values.tokens ? JSON.stringify(prompt.tokens) : prompt.text;
+  } catch (e) {
+    if (e instanceof ChatMappingError) throw new UsageError(`invalid request: ${e.message}`);
+    throw e;
+  }
+}
