@@ -52,7 +52,7 @@ export class ChatDeltaStream {
     const done = this.parser.messages.length;
     this.parser.process(token);
     const deltas: ChatDelta[] = [];
-    for (const message of this.parser.messages.slice(done)) this.finishMessage(message, deltas);
+    this.finishMessages(done, deltas);
     if (this.parser.state === 'Content') {
       this.startMessage(this.parser.currentRole, this.parser.currentChannel, this.parser.currentRecipient, deltas);
       const text = this.parser.lastContentDelta;
@@ -66,7 +66,7 @@ export class ChatDeltaStream {
     const done = this.parser.messages.length;
     this.parser.processEos();
     const deltas: ChatDelta[] = [];
-    for (const message of this.parser.messages.slice(done)) this.finishMessage(message, deltas);
+    this.finishMessages(done, deltas);
     return deltas;
   }
 
@@ -74,18 +74,37 @@ export class ChatDeltaStream {
     if (this.current !== undefined) return;
     this.current = kindOf(role, channel, recipient);
     this.emitted = '';
-    if (this.current.kind === 'tool') {
-      const index = this.toolCalls++;
-      deltas.push({
-        tool_calls: [{ index, id: this.toolCallId(index), type: 'function', function: { name: this.current.name, arguments: '' } }],
-      });
+    switch (this.current.kind) {
+      case 'tool': {
+        const index = this.toolCalls++;
+        deltas.push({
+          tool_calls: [{ index, id: this.toolCallId(index), type: 'function', function: { name: this.current.name, arguments: '' } }],
+        });
+        break;
+      }
+      // An empty delta announces the message, so an empty answer folds to "" rather than null.
+      case 'content':
+        deltas.push({ content: '' });
+        break;
+      case 'reasoning':
+        deltas.push({ reasoning: '' });
+        break;
+      case 'ignored':
+        break;
     }
   }
 
+  private finishMessages(from: number, deltas: ChatDelta[]): void {
+    const { messages, endTokens } = this.parser;
+    for (let i = from; i < messages.length; i++) this.finishMessage(messages[i]!, endTokens[i] ?? null, deltas);
+  }
+
   /** A completed message: announce it if its header was never seen, then emit what is left of its text. */
-  private finishMessage(message: Message, deltas: ChatDelta[]): void {
-    this.startMessage(message.role, message.channel, message.recipient, deltas);
+  private finishMessage(message: Message, endToken: number | null, deltas: ChatDelta[]): void {
     const text = messageText(message);
+    // A header cut off by the end of generation, with no text, was never a message to show.
+    if (this.current === undefined && text === '' && endToken === null) return;
+    this.startMessage(message.role, message.channel, message.recipient, deltas);
     // Recovered malformed headers can produce content the stream never saw token by token.
     if (text.startsWith(this.emitted) && text.length > this.emitted.length) this.emit(text.slice(this.emitted.length), deltas);
     this.current = undefined;
