@@ -7,12 +7,20 @@ import { UsageError } from './usage-error.ts';
 
 export const renderUsage = 'usage: amnesia render [--current-date YYYY-MM-DD] [--tokens] FILE|-';
 
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+};
+
 function readRequest(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read ${file === '-' ? 'standard input' : file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const why = READ_ERRORS[code] ?? (e as Error).message;
+    throw new UsageError(`cannot read ${file === '-' ? 'standard input' : file}: ${why}`);
   }
   try {
     return JSON.parse(text);
