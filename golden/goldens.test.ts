@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { caseDirs, goldenKinds } from './goldens.ts';
+import { caseDirs, chatMapping, goldenKinds } from './goldens.ts';
 
 for (const kind of goldenKinds) {
   describe(`golden/${kind.folder}`, () => {
@@ -19,8 +19,7 @@ for (const kind of goldenKinds) {
 }
 
 describe('golden/chat error cases', () => {
-  test('a case makes an error.json exactly when its name starts with error-', async () => {
-    const { chatMapping } = await import('./goldens.ts');
+  test('a case makes an error.json exactly when its name starts with error-', () => {
     for (const dir of caseDirs(chatMapping)) {
       expect('error.json' in chatMapping.expectedFiles(dir), basename(dir)).toBe(basename(dir).startsWith('error-'));
     }

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { piecesToText, piecesToTokens, renderCompletionPieces, renderConversationPieces } from '../src/harmony/render.ts';
-import type { Message } from '../src/harmony/types.ts';
+import { withBuiltinTools } from '../src/harmony/builtin-tools.ts';
+import { defaultSystemContent, type Message } from '../src/harmony/types.ts';
 
 interface RenderCase {
   name: string;
@@ -35,5 +36,19 @@ describe('upstream harmony rendering fixtures', () => {
     expect(c.expected_text).toBe(file);
     expect(piecesToText(pieces)).toBe(c.expected_text);
     expect(piecesToTokens(pieces)).toEqual(c.expected_tokens_derived);
+  });
+});
+
+describe('built-in tools', () => {
+  test('withBuiltinTools reproduces the browser and python fixtures', () => {
+    for (const [name, tools] of [
+      ['test_browser_tool_only', { browser: true }],
+      ['test_browser_and_python_tool', { browser: true, python: true }],
+    ] as const) {
+      const c = cases.find((x) => x.name === name)!;
+      const system = withBuiltinTools({ ...defaultSystemContent(), conversation_start_date: '2025-06-28' }, tools);
+      const text = piecesToText(renderCompletionPieces([{ role: 'system', content: [system] }, ...c.messages.slice(1)]));
+      expect(text).toBe(c.expected_text);
+    }
   });
 });
