@@ -13,16 +13,7 @@ import { messageText, type Message } from '../src/harmony/types.ts';
 import { chatRequest } from './arbitraries/chat.ts';
 import { harmonyConversation } from './arbitraries/harmony.ts';
 import { anyText, plainText } from './arbitraries/text.ts';
-
-/** A property: what to generate and what must hold for each value (throws when it does not). */
-export interface PropertyDef<T> {
-  arbitrary: fc.Arbitrary<T>;
-  predicate(value: T): void | Promise<void>;
-}
-
-/** The fast-check property of a definition, for `fc.assert` / `fc.check` (which then return promises). */
-export const asProperty = <T>(def: PropertyDef<T>): fc.IAsyncPropertyWithHooks<[T]> =>
-  fc.asyncProperty(def.arbitrary, async (v) => def.predicate(v));
+import type { PropertyDef } from './property.ts';
 
 // ── 1. parse(render(c)) = c ─────────────────────────────────────────────────────────────────────
 
