@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // amnesia's command line. Each command lives in src/commands/; mistakes get one line and exit 2.
+import { modelCommand, modelUsage } from './commands/model.ts';
 import { renderCommand, renderUsage } from './commands/render.ts';
 import { UsageError } from './commands/usage-error.ts';
 
-const commands: Record<string, { usage: string; run: (argv: string[]) => string }> = {
+const commands: Record<string, { usage: string; run: (argv: string[]) => string | Promise<string> }> = {
   render: { usage: renderUsage, run: renderCommand },
+  model: { usage: modelUsage, run: modelCommand },
 };
 
 function usage(): string {
   return ['amnesia: prove that an LLM server is stateless', '', ...Object.values(commands).map((c) => c.usage)].join('\n');
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h') {
     console.log(usage());
@@ -20,17 +22,18 @@ function main(argv: string[]): number {
   const command = commands[name];
   try {
     if (command === undefined) throw new UsageError(`unknown command '${name}' (try: ${Object.keys(commands).join(', ')})`);
-    process.stdout.write(`${command.run(rest)}\n`);
+    process.stdout.write(`${await command.run(rest)}\n`);
     return 0;
   } catch (e) {
     // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes.
     const code = (e as NodeJS.ErrnoException).code;
     if (e instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`amnesia ${name}: ${(e as Error).message}`);
+      // One line: parseArgs explains some mistakes over several lines; the first says what is wrong.
+      console.error(`amnesia ${name}: ${(e as Error).message.split('\n')[0]}`);
       return 2;
     }
     throw e;
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

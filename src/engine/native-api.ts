@@ -77,7 +77,8 @@ export interface NativeStepEntry {
   tokens: Int32Array;
   /**
    * Logits wanted: 'none' (default), 'last' (the last new position) or 'all' (every new position).
-   * Written into `logitsOut` (length ≥ positions × vocabSize), row per position, in order.
+   * Written into `logitsOut` (length ≥ positions × vocabSize), row per position, in order, when
+   * the step's promise resolves (the worker never writes into a JS buffer).
    */
   logits?: 'none' | 'last' | 'all';
   logitsOut?: Float32Array;
@@ -101,7 +102,7 @@ export interface NativeKvStats {
   blockSize: number;
   blocksTotal: number;
   blocksFree: number;
-  /** Bytes of one block (all layers, K and V). */
+  /** Bytes of one block: K and V of every layer the blocks hold (in ring mode only the full layers). */
   blockBytes: number;
 }
 
@@ -119,12 +120,21 @@ export interface NativeModel {
   close(): void;
 }
 
+/**
+ * One engine: a KV pool, its sequences and a thread pool. One step at a time: while a step is in
+ * flight, `step`, `forkSequence`, `truncateSequence` and `freeSequence` reject/throw "engine busy"
+ * (the scheduler awaits each step); `createSequence`, `sequenceLength` and `kvStats` still work.
+ */
 export interface NativeEngine {
   /** A new empty sequence. */
   createSequence(): number;
   /** A new sequence sharing the first `length` positions of `seq` (full blocks shared, the rest copied). */
   forkSequence(seq: number, length: number): number;
-  /** Drops positions ≥ length. false (and nothing changed) when ring mode cannot roll back that far. */
+  /**
+   * Drops positions ≥ length (equal: a no-op returning true; longer than the sequence: throws).
+   * false, and nothing changed, when ring mode cannot roll back that far (after a long run a ring
+   * sequence can roll back by up to ringSlack + 1 positions).
+   */
   truncateSequence(seq: number, length: number): boolean;
   sequenceLength(seq: number): number;
   /** Releases the sequence's blocks (shared blocks when their last user goes). */
