@@ -25,12 +25,13 @@ function fmt(value: number, digits: number): string {
 }
 
 export function markdownTable(rows: readonly Row[], anchor: string): string {
-  const header = ['task', 'ops/s', 'mean (µs)', 'p99 (µs)', 'samples', `ratio vs anchor`];
+  const tokens = rows.some((r) => r.tokensPerSec !== undefined);
+  const header = ['task', 'ops/s', ...(tokens ? ['tokens/s'] : []), 'mean (µs)', 'p99 (µs)', 'samples', `ratio vs anchor`];
   const lines = [
     `| ${header.join(' | ')} |`,
     `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) =>
-      `| ${r.anchor ? `**${r.task}** (anchor)` : r.task} | ${fmt(r.opsPerSec, 0)} | ${fmt(r.meanUs, 1)} | ${fmt(r.p99Us, 1)} | ${r.samples} | ${fmt(r.ratio, 2)} |`,
+      `| ${r.anchor ? `**${r.task}** (anchor)` : r.task} | ${fmt(r.opsPerSec, 0)} | ${tokens ? `${r.tokensPerSec === undefined ? '–' : fmt(r.tokensPerSec, 0)} | ` : ''}${fmt(r.meanUs, 1)} | ${fmt(r.p99Us, 1)} | ${r.samples} | ${fmt(r.ratio, 2)} |`,
     ),
   ];
   return `${lines.join('\n')}\n\nratio = ops/s of the task ÷ ops/s of \`${anchor}\`; ops/s is tinybench's \`throughput.mean\` (mean of per-sample ops/s), mean and p99 are of \`latency\`.`;
@@ -58,13 +59,18 @@ async function main(): Promise<void> {
     const mod = (await import(new URL(file, import.meta.url).href)) as Partial<SuiteModule>;
     if (typeof mod.createSuite !== 'function') throw new Error(`bench/${file} does not export createSuite()`);
     const suite = await mod.createSuite();
-    results.push({ suite, rows: await runSuite(suite, options) });
+    try {
+      results.push({ suite, rows: await runSuite(suite, options) });
+    } finally {
+      suite.close?.();
+    }
   }
   const seconds = (Date.now() - started) / 1000;
 
   for (const { suite, rows } of results) {
     console.log(`\n## ${suite.name}\n`);
     console.log(markdownTable(rows, suite.anchor));
+    if (suite.report) console.log(`\n${suite.report(rows)}`);
   }
   console.log(`\nAll rows come from this one run (one process, node ${process.version}, ${seconds.toFixed(1)} s).`);
 }

@@ -4,8 +4,10 @@ import { Bench } from 'tinybench';
 
 export interface BenchTask {
   name: string;
-  /** One operation. Synchronous: tinybench times each call. */
+  /** One operation; tinybench times each call (and awaits it when it returns a promise). */
   fn: () => unknown;
+  /** Tokens one operation processes, for a tokens/s column. */
+  tokensPerOp?: number;
 }
 
 export interface Suite {
@@ -13,6 +15,10 @@ export interface Suite {
   /** The task every ratio is taken against (its ratio is 1.00). */
   anchor: string;
   tasks: BenchTask[];
+  /** Extra lines printed after the suite's table (e.g. a roofline table), from the measured rows. */
+  report?: (rows: Row[]) => string;
+  /** Releases what the suite holds (models, engines) once it has run. */
+  close?: () => void;
 }
 
 export interface Row {
@@ -28,6 +34,8 @@ export interface Row {
   samples: number;
   /** opsPerSec ÷ the anchor's opsPerSec. */
   ratio: number;
+  /** opsPerSec × the task's tokensPerOp, when it has one. */
+  tokensPerSec?: number;
   anchor: boolean;
 }
 
@@ -62,5 +70,10 @@ export async function runSuite(suite: Suite, options: RunOptions = DEFAULT_RUN_O
     };
   });
   const anchorOps = measured.find((m) => m.task === suite.anchor)!.opsPerSec;
-  return measured.map((m) => ({ suite: suite.name, ...m, ratio: m.opsPerSec / anchorOps, anchor: m.task === suite.anchor }));
+  return measured.map((m) => {
+    const tokens = suite.tasks.find((t) => t.name === m.task)!.tokensPerOp;
+    const row: Row = { suite: suite.name, ...m, ratio: m.opsPerSec / anchorOps, anchor: m.task === suite.anchor };
+    if (tokens !== undefined) row.tokensPerSec = m.opsPerSec * tokens;
+    return row;
+  });
 }

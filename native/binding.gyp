@@ -11,6 +11,7 @@
       'target_name': 'amnesia_native',
       'sources': [
         'src/addon.cpp',
+        'src/bandwidth.cpp',
         'src/model.cpp',
         'src/engine.cpp',
         'src/threadpool.cpp',

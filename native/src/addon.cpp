@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bandwidth.h"
 #include "engine.h"
 #include "model.h"
 
@@ -429,11 +430,26 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
 Napi::Value Simd(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels()->name); }
 
+// memoryBandwidth(bytes, threads, repetitions): the benchmark's roofline probe (blocks the JS thread).
+Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
+  const size_t bytes = static_cast<size_t>(getInt(info[0], "bytes", 1 << 20, int64_t(1) << 40));
+  const int threads = static_cast<int>(getInt(info[1], "threads", 1, 1024));
+  const int repetitions = static_cast<int>(getInt(info[2], "repetitions", 1, 1000));
+  const BandwidthResult r = measureReadBandwidth(bytes, threads, repetitions);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("bytesPerSecond", r.bytesPerSecond);
+  out.Set("bytes", static_cast<double>(r.bytes));
+  out.Set("threads", r.threads);
+  out.Set("checksum", static_cast<double>(r.checksum));
+  return out;
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->engineCtor = Napi::Persistent(NativeEngine::Init(env));
   env.SetInstanceData<AddonData>(data);
   exports.Set("simd", Napi::Function::New(env, Simd, "simd"));
+  exports.Set("memoryBandwidth", Napi::Function::New(env, MemoryBandwidth, "memoryBandwidth"));
   exports.Set("NativeModel", NativeModel::Init(env));
   return exports;
 }

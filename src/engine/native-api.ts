@@ -110,6 +110,12 @@ export interface NativeKvStats {
 export interface NativeAddon {
   /** Which kernel set the CPU selected at load: 'avx512', 'avx2' or 'scalar'. */
   simd(): string;
+  /**
+   * Read bandwidth of this machine (best of `repetitions` passes over a `bytes` buffer, `threads`
+   * readers, the kernels' widest loads): the roofline the benchmark compares decode against.
+   * Blocks the calling thread.
+   */
+  memoryBandwidth(bytes: number, threads: number, repetitions: number): { bytesPerSecond: number; bytes: number; threads: number; checksum: number };
   NativeModel: new (spec: NativeModelSpec) => NativeModel;
 }
 
