@@ -22,7 +22,7 @@ import {
 async function mustFail<T>(def: PropertyDef<T>): Promise<string> {
   const failure = await failureOf(def);
   expect(failure, 'the property did not catch the broken implementation').toBeDefined();
-  return failure!;
+  return failure!.message;
 }
 
 const FINAL_HEADER = encodeHarmonyText('<|channel|>final<|message|>');

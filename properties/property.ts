@@ -13,8 +13,15 @@ export interface PropertyDef<T> {
 export const asProperty = <T>(def: PropertyDef<T>): fc.IAsyncPropertyWithHooks<[T]> =>
   fc.asyncProperty(def.arbitrary, async (v) => def.predicate(v));
 
-/** Runs a property that must fail, and returns the failure's message (for asserting what was caught). */
-export async function failureOf<T>(def: PropertyDef<T>, numRuns = 300): Promise<string | undefined> {
-  const details = await fc.check(asProperty(def), { numRuns });
-  return details.failed ? String(details.errorInstance) : undefined;
+export interface Failure<T> {
+  message: string;
+  /** The shrunk value that falsified the property. */
+  counterexample: T;
+}
+
+/** Runs a property that must fail; returns its failure (shrunk), or undefined if it held. */
+export async function failureOf<T>(def: PropertyDef<T>, params: number | fc.Parameters<[T]> = 300): Promise<Failure<T> | undefined> {
+  const details = await fc.check(asProperty(def), typeof params === 'number' ? { numRuns: params } : params);
+  if (!details.failed || details.counterexample === null) return undefined;
+  return { message: String(details.errorInstance), counterexample: details.counterexample[0] };
 }

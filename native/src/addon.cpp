@@ -243,11 +243,21 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   Napi::Value SetDebug(const Napi::CallbackInfo& info) {
     EngineCore& c = core();
     Napi::Object o = getObject(info[0], "setDebug options");
-    Napi::Value b = o.Get("batchVariantReduction");
-    if (!b.IsUndefined()) {
-      if (!b.IsBoolean()) fail("setDebug: batchVariantReduction must be a boolean");
-      c.setBatchVariant(b.As<Napi::Boolean>().Value());
-    }
+    // Validate every switch before applying any, so a bad call changes nothing.
+    auto flag = [&](const char* name, int& out) {
+      Napi::Value v = o.Get(name);
+      out = -1;
+      if (v.IsUndefined()) return;
+      if (!v.IsBoolean()) fail(std::string("setDebug: ") + name + " must be a boolean");
+      out = v.As<Napi::Boolean>().Value() ? 1 : 0;
+    };
+    int bv, trim, freeShared;
+    flag("batchVariantReduction", bv);
+    flag("kvTrimNoop", trim);
+    flag("freeSharedBlocks", freeShared);
+    if (bv >= 0) c.setBatchVariant(bv == 1);
+    if (trim >= 0) c.setTrimNoop(trim == 1);
+    if (freeShared >= 0) c.setFreeShared(freeShared == 1);
     return info.Env().Undefined();
   }
 

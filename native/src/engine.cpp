@@ -71,6 +71,7 @@ EngineCore::EngineCore(std::shared_ptr<const ModelData> model, const EngineOptio
     }
   }
   refcnt_.assign(static_cast<size_t>(nBlocks_), 0);
+  isFree_.assign(static_cast<size_t>(nBlocks_), 1);
   freeList_.reserve(static_cast<size_t>(nBlocks_));
   for (int64_t b = nBlocks_ - 1; b >= 0; --b) freeList_.push_back(static_cast<int32_t>(b));
   threads_ = std::make_unique<ThreadPool>(threads);
@@ -85,6 +86,8 @@ void EngineCore::releaseResources() {
   seqs_.clear();
   refcnt_.clear();
   refcnt_.shrink_to_fit();
+  isFree_.clear();
+  isFree_.shrink_to_fit();
   freeList_.clear();
   freeList_.shrink_to_fit();
   std::vector<float>().swap(logits_);
@@ -123,12 +126,24 @@ int32_t EngineCore::allocBlock() {
   // callers check capacity first
   int32_t b = freeList_.back();
   freeList_.pop_back();
-  refcnt_[static_cast<size_t>(b)] = 1;
+  isFree_[static_cast<size_t>(b)] = 0;
+  // += rather than = 1: a block that freeSharedBlocks freed while another sequence still holds it
+  // keeps counting that holder, so refcnt_ stays the true number of block-table references (and
+  // copy-on-write keeps seeing the block as shared). Normally refcnt_ is 0 here, so this is = 1.
+  ++refcnt_[static_cast<size_t>(b)];
   return b;
 }
 
+void EngineCore::pushFree(int32_t b) {
+  // The free bit makes every insertion idempotent: a block already in the free list (freed early by
+  // freeSharedBlocks) is not inserted again when its last holder lets go of it.
+  if (isFree_[static_cast<size_t>(b)]) return;
+  isFree_[static_cast<size_t>(b)] = 1;
+  freeList_.push_back(b);
+}
+
 void EngineCore::releaseBlock(int32_t b) {
-  if (--refcnt_[static_cast<size_t>(b)] == 0) freeList_.push_back(b);
+  if (--refcnt_[static_cast<size_t>(b)] == 0) pushFree(b);
 }
 
 float* EngineCore::kvSlot(Sequence& s, int layer, int64_t pos, int kv) {
@@ -191,9 +206,11 @@ int64_t EngineCore::forkSequence(int64_t id, int64_t length) {
   }
   if (partial) {
     const int32_t b = allocBlock();
-    if (blockFloats_ > 0)
-      std::memcpy(pool_.get() + static_cast<size_t>(b) * blockFloats_,
-                  pool_.get() + static_cast<size_t>(src.blocks[static_cast<size_t>(nFull)]) * blockFloats_, blockFloats_ * 4);
+    const int32_t from = src.blocks[static_cast<size_t>(nFull)];
+    // b == from only after freeSharedBlocks put a still-used block in the free list
+    if (blockFloats_ > 0 && b != from)
+      std::memcpy(pool_.get() + static_cast<size_t>(b) * blockFloats_, pool_.get() + static_cast<size_t>(from) * blockFloats_,
+                  blockFloats_ * 4);
     ns->blocks.push_back(b);
   }
   if (nRingLayers_ > 0) {
@@ -219,6 +236,10 @@ bool EngineCore::truncateSequence(int64_t id, int64_t length) {
     throw std::runtime_error("truncateSequence: length " + std::to_string(length) + " is outside [0, " + std::to_string(s.len) +
                              "] for sequence " + std::to_string(id));
   if (length == s.len) return true;
+  // Negative control (setDebug kvTrimNoop, exo #1362): report success and keep everything — the
+  // length, the block table, the KV and the ring (ring mode included, and even where the honest
+  // answer would be false) — so the next tokens go after the stale tail, at the old positions.
+  if (trimNoop_) return true;
   if (nRingLayers_ > 0 && length > 0) {
     const int64_t needLo = std::max<int64_t>(0, length - model_->cfg.slidingWindow + 1);
     if (needLo < s.ringValidLo) return false;
@@ -240,7 +261,23 @@ void EngineCore::freeSequence(int64_t id) {
   checkUsable(true);
   auto it = seqs_.find(id);
   if (it == seqs_.end()) throw std::runtime_error("unknown sequence id " + std::to_string(id));
-  for (int32_t b : it->second->blocks) releaseBlock(b);
+  if (freeShared_) {
+    // Negative control (setDebug freeSharedBlocks): every block of the sequence goes back to the
+    // free list whatever its reference count, so a block another sequence (a fork) still uses can
+    // be handed out again and overwritten — only KV contents go wrong. The bookkeeping stays sound:
+    // this sequence's references are still dropped from refcnt_ (which keeps counting the other
+    // holders; allocBlock adds to it), and the free bit keeps each block in the free list once, so
+    // when the other holders are freed later nothing is inserted twice and, once every sequence
+    // is gone, blocksFree == blocksTotal again. Blocks go back last to first, so the prefix blocks
+    // (the ones forks share) are the first the LIFO free list hands out again.
+    const auto& blocks = it->second->blocks;
+    for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) {
+      --refcnt_[static_cast<size_t>(*b)];
+      pushFree(*b);
+    }
+  } else {
+    for (int32_t b : it->second->blocks) releaseBlock(b);
+  }
   seqs_.erase(it);
 }
 
@@ -284,9 +321,14 @@ std::unique_ptr<StepPlan> EngineCore::prepare(std::vector<StepEntry>&& entries) 
     if (T > (1 << 24)) throw std::runtime_error("step: too many tokens in one step");
   }
   // KV capacity for the whole step, simulated before anything changes.
+  // The copy-on-write decisions are taken here and applied as taken below (normally the same
+  // answer as re-reading refcnt_ there; after freeSharedBlocks an allocation below can hand out a
+  // block that an entry of this step still holds, and the count planned here must stay exact).
   int64_t need = 0;
   std::unordered_map<int32_t, int32_t> refDrop;
-  for (StepEntry& e : entries) {
+  std::vector<char> cowPlanned(entries.size(), 0);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    StepEntry& e = entries[i];
     Sequence& s = *e.seq;
     const int64_t end = e.pos0 + static_cast<int64_t>(e.tokens.size());
     need += (end + bs_ - 1) / bs_ - static_cast<int64_t>(s.blocks.size());
@@ -296,6 +338,7 @@ std::unique_ptr<StepPlan> EngineCore::prepare(std::vector<StepEntry>&& entries) 
       if (rc > 1) {
         ++need;
         ++refDrop[b];
+        cowPlanned[i] = 1;
       }
     }
   }
@@ -312,12 +355,13 @@ std::unique_ptr<StepPlan> EngineCore::prepare(std::vector<StepEntry>&& entries) 
   }
   plan->cow.reserve(entries.size());
   // -- no failure below this line --
-  for (StepEntry& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    StepEntry& e = entries[i];
     Sequence& s = *e.seq;
     const int64_t end = e.pos0 + static_cast<int64_t>(e.tokens.size());
     if (e.pos0 % bs_ != 0) {
       int32_t& slot = s.blocks[static_cast<size_t>(e.pos0 / bs_)];
-      if (refcnt_[static_cast<size_t>(slot)] > 1) {
+      if (cowPlanned[i]) {
         const int32_t nb = allocBlock();
         plan->newBlocks.push_back(nb);
         plan->cow.emplace_back(slot, nb);
@@ -342,8 +386,10 @@ void EngineCore::rollback(StepPlan& plan) {
   plan.done = true;
   for (auto& cp : plan.cow) ++refcnt_[static_cast<size_t>(cp.first)];
   for (int32_t b : plan.newBlocks) {
-    refcnt_[static_cast<size_t>(b)] = 0;
-    freeList_.push_back(b);
+    // undo allocBlock (normally 1 -> 0; a block still held elsewhere after freeSharedBlocks keeps
+    // its other references) and put it back in the free list, where it was
+    --refcnt_[static_cast<size_t>(b)];
+    pushFree(b);
   }
   for (auto& bk : plan.backups) bk.seq->blocks = std::move(bk.blocks);
   if (plan.kvTouched && nRingLayers_ > 0) {
@@ -671,7 +717,7 @@ void EngineCore::execute(StepPlan& plan) {
 
   // ---- 2. copy-on-write of shared partial blocks
   for (auto& cp : plan.cow)
-    if (blockFloats_ > 0)
+    if (blockFloats_ > 0 && cp.first != cp.second)  // equal only after freeSharedBlocks
       std::memcpy(pool_.get() + static_cast<size_t>(cp.second) * blockFloats_,
                   pool_.get() + static_cast<size_t>(cp.first) * blockFloats_, blockFloats_ * 4);
 

@@ -89,6 +89,9 @@ class EngineCore {
   void freeSequence(int64_t id);
   KvStats kvStats() const;
   void setBatchVariant(bool on) { batchVariant_ = on; }
+  // Negative controls (setDebug kvTrimNoop / freeSharedBlocks); see native-api.ts and engine.cpp.
+  void setTrimNoop(bool on) { trimNoop_ = on; }
+  void setFreeShared(bool on) { freeShared_ = on; }
   // Frees the pool and threads (deferred to the end of an in-flight step).
   void close();
 
@@ -128,6 +131,7 @@ class EngineCore {
   void checkUsable(bool structural) const;
   int32_t allocBlock();
   void releaseBlock(int32_t b);
+  void pushFree(int32_t b);
   bool ringLayer(int layer) const { return ring_ && model_->cfg.sliding[static_cast<size_t>(layer)]; }
   float* kvSlot(Sequence& s, int layer, int64_t pos, int kv);
   void releaseResources();
@@ -152,7 +156,12 @@ class EngineCore {
   int nRingLayers_ = 0;
   size_t blockFloats_ = 0;
   std::unique_ptr<float[]> pool_;
+  // Block bookkeeping. refcnt_[b] is always the number of block-table entries (over all sequences)
+  // that hold b; isFree_[b] is 1 exactly when b is in freeList_ (so no block is ever listed twice).
+  // Normally isFree_[b] implies refcnt_[b] == 0; only the freeSharedBlocks negative control makes a
+  // block free while still referenced (see freeSequence).
   std::vector<int32_t> refcnt_;
+  std::vector<uint8_t> isFree_;
   std::vector<int32_t> freeList_;
   std::unordered_map<int64_t, std::unique_ptr<Sequence>> seqs_;
   int64_t nextSeqId_ = 1;
@@ -160,6 +169,8 @@ class EngineCore {
   bool closed_ = false;
   bool busy_ = false;
   bool batchVariant_ = false;
+  bool trimNoop_ = false;    // negative control: truncateSequence keeps everything (exo #1362)
+  bool freeShared_ = false;  // negative control: freeSequence frees blocks other sequences still use
 
   // scratch (grown as needed, reused across steps)
   std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, rl_, wt_, xg_, hg_, ag_, dg_, cos_, sin_, xf_, logits_;

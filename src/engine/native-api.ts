@@ -92,10 +92,33 @@ export interface NativeStepResult {
   routing?: Int32Array;
 }
 
-/** Debug switches for negative controls; off by default. */
+/**
+ * Debug switches for negative controls: each re-creates a real bug so the tests can show that the
+ * project's properties catch it. All off by default; an omitted field leaves that switch as it is.
+ * A non-boolean value throws and changes no switch.
+ */
 export interface NativeDebugOptions {
   /** Make matmul reductions depend on the number of tokens in the step (vLLM #5898's bug class). */
   batchVariantReduction?: boolean;
+  /**
+   * exo #1362 ("KV trim that silently does nothing"): `truncateSequence(seq, length)` validates its
+   * arguments, then returns true but keeps everything — the length, the block table and the K/V
+   * (the stale tail stays, so the next tokens are appended after it, at the old positions). In ring
+   * mode too, even where the honest answer is false: exactly exo's mechanism, where the rotating
+   * cache's trim did nothing. Shows up as logits that differ from a recomputation after rollback.
+   */
+  kvTrimNoop?: boolean;
+  /**
+   * "Eviction frees a block still referenced": `freeSequence(seq)` returns every block of the
+   * sequence to the free pool whatever its reference count, so a block a fork still uses (shared
+   * via `forkSequence`) can be handed out to another sequence and overwritten while the fork's block
+   * table still points at it. Only K/V contents go stale/wrong; nothing outside the pool is touched
+   * and nothing crashes: reference counts keep counting the remaining holders, and a per-block free
+   * bit keeps each block in the free list at most once (when the fork is freed later, a block that
+   * is already free is not inserted again), so `kvStats().blocksFree` counts such blocks as free
+   * while they are still referenced, and returns to `blocksTotal` once every sequence is freed.
+   */
+  freeSharedBlocks?: boolean;
 }
 
 export interface NativeKvStats {

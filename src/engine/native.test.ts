@@ -310,6 +310,124 @@ describe('native engine', () => {
     expectRowsEqual(byToken, await runChunks(eng, PROMPT, [PROMPT.length]), PROMPT.length, 'switch off');
   });
 
+  test('negative control: kvTrimNoop (exo #1362) reports success but keeps the stale tail; off, truncation is exact', async () => {
+    const first = await runChunks(engine(), PROMPT, [PROMPT.length]);
+    // feed PROMPT, "truncate" to 25, re-feed PROMPT[25..]; returns what truncate said, the length
+    // after it, and the re-fed logits
+    const scenario = async (noop: boolean, opts: Partial<NativeEngineOptions>) => {
+      const eng = engine(opts);
+      eng.setDebug({ kvTrimNoop: noop, freeSharedBlocks: false });
+      const seq = eng.createSequence();
+      await eng.step([{ seq, tokens: PROMPT }]);
+      const stats = eng.kvStats();
+      const ok = eng.truncateSequence(seq, 25);
+      const len = eng.sequenceLength(seq);
+      if (noop) expect(eng.kvStats()).toEqual(stats); // nothing released either
+      const again = new Float32Array((PROMPT.length - 25) * V);
+      await eng.step([{ seq, tokens: PROMPT.slice(25), logits: 'all', logitsOut: again }]);
+      return { ok, len, again, eng, seq };
+    };
+    const differing = (a: Float32Array) => {
+      let n = 0;
+      for (let i = 0; i < PROMPT.length - 25; i++) if (!sameBits(row(first, 25 + i), row(a, i))) n++;
+      return n;
+    };
+    for (const opts of [{ kvBlockSize: 4 }, { kvBlockSize: 4, slidingKv: 'ring' as const, ringSlack: 16 }]) {
+      const what = opts.slidingKv ?? 'full';
+      const bug = await scenario(true, opts);
+      expect(bug.ok, what).toBe(true);
+      expect(bug.len, what).toBe(PROMPT.length); // unchanged: the tail stays
+      expect(bug.eng.sequenceLength(bug.seq), what).toBe(PROMPT.length + (PROMPT.length - 25)); // appended after the stale tail
+      expect(differing(bug.again), what).toBeGreaterThan(0);
+      const good = await scenario(false, opts);
+      expect(good.ok, what).toBe(true);
+      expect(good.len, what).toBe(25);
+      expect(differing(good.again), what).toBe(0);
+      // switching the bug off again restores exact truncation on the same engine
+      bug.eng.setDebug({ kvTrimNoop: false });
+      expect(bug.eng.truncateSequence(bug.seq, 0)).toBe(true);
+      expectRowsEqual(first, await runChunks(bug.eng, PROMPT, [PROMPT.length], bug.seq), PROMPT.length, `${what}: after switching off`);
+      bug.eng.close();
+      good.eng.close();
+    }
+    // ring mode: with the switch on, even a rollback the ring cannot do "succeeds" (the honest answer is false)
+    const ring = engine({ slidingKv: 'ring', ringSlack: 4, kvBlockSize: 4 });
+    const seq = ring.createSequence();
+    await ring.step([{ seq, tokens: PROMPT }]);
+    expect(ring.truncateSequence(seq, 20)).toBe(false);
+    ring.setDebug({ kvTrimNoop: true });
+    expect(ring.truncateSequence(seq, 20)).toBe(true);
+    expect(ring.sequenceLength(seq)).toBe(PROMPT.length);
+    expect(() => ring.truncateSequence(seq, PROMPT.length + 1)).toThrow(/outside/); // arguments are still checked
+    expect(() => ring.setDebug({ kvTrimNoop: 1 as unknown as boolean })).toThrow(/kvTrimNoop must be a boolean/);
+    ring.close();
+  });
+
+  test('negative control: freeSharedBlocks lets a new sequence overwrite a fork\'s shared blocks; off, the fork is exact', async () => {
+    const tail = tokens(9, 11);
+    const ref = async (prefixLen: number) => {
+      const full = Int32Array.from([...PROMPT.slice(0, prefixLen), ...tail]);
+      return (await runChunks(engine(), full, [full.length])).subarray(prefixLen * V);
+    };
+    const ref32 = await ref(32);
+    const ref30 = await ref(30);
+    // parent: PROMPT (10 blocks of 4); child: a fork at 32 sharing 8 full blocks; free the parent;
+    // an intruder sequence then takes blocks from the top of the free list and fills them
+    const scenario = async (bug: boolean) => {
+      const eng = engine({ kvBlockSize: 4, kvBlocks: 64 });
+      eng.setDebug({ freeSharedBlocks: bug, kvTrimNoop: false });
+      const total = eng.kvStats().blocksTotal;
+      const parent = eng.createSequence();
+      await eng.step([{ seq: parent, tokens: PROMPT }]);
+      const child = eng.forkSequence(parent, 32);
+      expect(eng.kvStats().blocksFree).toBe(total - 10);
+      eng.freeSequence(parent);
+      // with the bug the 8 shared blocks are counted free although the child still uses them
+      expect(eng.kvStats().blocksFree).toBe(bug ? total : total - 8);
+      const intruder = eng.createSequence();
+      await eng.step([{ seq: intruder, tokens: tokens(40, 5) }]);
+      const at32 = new Float32Array(tail.length * V);
+      await eng.step([{ seq: child, tokens: tail, logits: 'all', logitsOut: at32 }]);
+      // roll the child back into a (possibly re-handed-out) shared block: copy-on-write path
+      expect(eng.truncateSequence(child, 30)).toBe(true);
+      const at30 = new Float32Array(tail.length * V);
+      await eng.step([
+        { seq: child, tokens: tail, logits: 'all', logitsOut: at30 },
+        { seq: intruder, tokens: tokens(3, 6) },
+      ]);
+      const free = eng.kvStats().blocksFree;
+      expect(free >= 0 && free <= total).toBe(true);
+      // free the child while the intruder still holds blocks it shares: the free bit must keep
+      // them from being listed twice when the intruder goes too
+      eng.freeSequence(child);
+      expect(eng.kvStats().blocksFree).toBeLessThanOrEqual(total);
+      eng.freeSequence(intruder);
+      expect(eng.kvStats().blocksFree).toBe(total);
+      // and the pool still works: a full-pool sequence gets every block exactly once, exactly
+      const s = eng.createSequence();
+      await eng.step([{ seq: s, tokens: tokens(total * 4, 9) }]);
+      expect(eng.kvStats().blocksFree).toBe(0);
+      eng.freeSequence(s);
+      expect(eng.kvStats().blocksFree).toBe(total);
+      const again = await runChunks(eng, PROMPT, [PROMPT.length]);
+      expectRowsEqual(await runChunks(engine(), PROMPT, [PROMPT.length]), again, PROMPT.length, `bug=${bug}: fresh sequence afterwards`);
+      eng.close();
+      return { at32, at30 };
+    };
+    const countDiff = (a: Float32Array, b: Float32Array) => {
+      let n = 0;
+      for (let i = 0; i < tail.length; i++) if (!sameBits(row(a, i), row(b, i))) n++;
+      return n;
+    };
+    const bug = await scenario(true);
+    expect(countDiff(bug.at32, ref32)).toBeGreaterThan(0);
+    expect(countDiff(bug.at30, ref30)).toBeGreaterThan(0);
+    const good = await scenario(false);
+    expectRowsEqual(ref32, good.at32, tail.length, 'fork at 32 after the parent was freed');
+    expectRowsEqual(ref30, good.at30, tail.length, 'fork truncated to 30 after the parent was freed');
+    expect(() => engine().setDebug({ freeSharedBlocks: 'yes' as unknown as boolean })).toThrow(/freeSharedBlocks must be a boolean/);
+  });
+
   test('matches the numpy reference goldens (greedy tokens, routing, logits within 1e-4)', async () => {
     const path = fileURLToPath(new URL('../../golden/logits/tiny-seed1.json', import.meta.url));
     expect(existsSync(path)).toBe(true);

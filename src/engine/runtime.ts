@@ -1,0 +1,470 @@
+// The engine runtime: `generate(prompt, …)` is the one entry point the server and the harness use.
+// Requests join a continuous-batching loop: every step feeds each decoding request one token and
+// gives the rest of a per-step token budget to prefill chunks (rotating, so none starves). Between
+// steps the loop admits queued requests (reusing the longest cached prefix), samples, and retires
+// finished or cancelled requests, whose KV goes to the prefix cache. Nothing request-scoped
+// (sampler, grammar, sequence, buffers) outlives its request. See spec/engine.md §8.
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { TextDecoder } from 'node:util';
+import { ChatDeltaStream, type ChatOutputOptions } from '../harmony/harmony-to-chat.ts';
+import { SAMPLING_STOP_TOKENS, Tok, tokenBytes } from '../harmony/tokens.ts';
+import { parseFailpoints, type FailpointName } from './failpoints.ts';
+import { HarmonyGrammar } from './grammar.ts';
+import type { NativeEngine, NativeModel, NativeModelSpec, NativeStepEntry } from './native-api.ts';
+import { PrefixCache, type PrefixCacheStats } from './prefix-cache.ts';
+import type { GrammarSpec, SamplingParams, TokenChoice } from './runtime-api.ts';
+import { counterUniform, Sampler } from './sampler.ts';
+
+export interface RuntimeOptions {
+  /** KV pool size in bytes (default 512 MiB). */
+  kvBytes?: number;
+  kvBlockSize?: number;
+  slidingKv?: 'full' | 'ring';
+  /** Prefix cache budget in bytes (default 128 MiB; 0 = no cache). */
+  cacheBytes?: number;
+  /** Tokens one step may process across all requests (default 256). */
+  maxStepTokens?: number;
+  /** Requests generating at once (default 16); more wait in the queue. */
+  maxConcurrency?: number;
+  /** Requests that may wait (default 64); beyond that generate() throws OverloadedError. */
+  maxQueue?: number;
+  /** Longest prompt + max tokens (default: what the model and the KV pool allow). */
+  contextLength?: number;
+  threads?: number;
+  failpoints?: Iterable<string>;
+}
+
+export interface GenerateRequest {
+  prompt: readonly number[];
+  maxTokens: number;
+  sampling?: SamplingParams;
+  /** Generation ends when the decoded text contains one of these (the caller trims it). */
+  stop?: readonly string[];
+  /** Harmony structural constraints; null or absent = unconstrained. */
+  grammar?: GrammarSpec | null;
+  signal?: AbortSignal;
+}
+
+export type GenerationFinish = 'stop' | 'length' | 'tool_calls' | 'cancelled';
+
+/** A request the runtime refuses before anything changes (the server answers 4xx). */
+export class GenerateError extends Error {
+  override name = 'GenerateError';
+  constructor(
+    message: string,
+    readonly code: 'invalid_request' | 'context_length_exceeded' | 'overloaded',
+  ) {
+    super(message);
+  }
+}
+
+/** One request's output: an async iterator of tokens; finish reason and usage once it ends. */
+export class Generation implements AsyncIterable<TokenChoice> {
+  finishReason: GenerationFinish | undefined;
+  readonly usage = { promptTokens: 0, cachedTokens: 0, completionTokens: 0 };
+  private readonly buffered: TokenChoice[] = [];
+  private ended = false;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    readonly seed: number,
+    private readonly onCancel: () => void,
+  ) {}
+
+  /** Stops the generation at the next step boundary; its KV goes back (to the cache) untouched. */
+  cancel(): void {
+    this.onCancel();
+  }
+
+  /** @internal */ push(choice: TokenChoice): void {
+    this.buffered.push(choice);
+    this.wake?.();
+  }
+
+  /** @internal */ end(reason: GenerationFinish, error?: Error): void {
+    this.finishReason = reason;
+    this.failure = error;
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TokenChoice> {
+    for (;;) {
+      if (this.buffered.length > 0) {
+        yield this.buffered.shift()!;
+        continue;
+      }
+      if (this.ended) {
+        if (this.failure) throw this.failure;
+        return;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+
+  /** Resolves with the finish reason once the generation has ended (also after a cancel). */
+  async done(): Promise<GenerationFinish> {
+    while (!this.ended) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    return this.finishReason!;
+  }
+
+  /** Every token, once the generation has ended. */
+  async tokens(): Promise<TokenChoice[]> {
+    const out: TokenChoice[] = [];
+    for await (const t of this) out.push(t);
+    return out;
+  }
+}
+
+interface Request {
+  prompt: readonly number[];
+  maxTokens: number;
+  sampler: Sampler;
+  grammar: HarmonyGrammar | undefined;
+  stop: readonly string[];
+  out: Generation;
+  /** Tokens in the KV: prompt, then generated tokens as they are fed back. */
+  tokens: number[];
+  /** Tokens to feed next: the rest of the prompt, then the last sampled token. */
+  pending: number[];
+  seq: number;
+  generated: number;
+  text: string;
+  decoder: TextDecoder;
+  logits: Float32Array;
+  cancelled: boolean;
+  /** Worst-case KV blocks this request may hold. */
+  blocks: number;
+  memoKey: string | undefined;
+  memo: TokenChoice[];
+}
+
+const SHARED_RNG_SEED = 0x5eed;
+
+export class Runtime {
+  readonly engine: NativeEngine;
+  readonly failpoints: ReadonlySet<FailpointName>;
+  readonly contextLength: number;
+  private readonly cache: PrefixCache;
+  private readonly options: Required<Pick<RuntimeOptions, 'maxStepTokens' | 'maxConcurrency' | 'maxQueue'>>;
+  private readonly blockSize: number;
+  private readonly vocab: number;
+  private readonly queue: Request[] = [];
+  private readonly active: Request[] = [];
+  private running: Promise<void> | undefined;
+  private rotation = 0;
+  private sharedCounter = 0;
+  private readonly memo = new Map<string, TokenChoice[]>();
+  private closed = false;
+  private sharedChatStream: ChatDeltaStream | undefined;
+
+  constructor(
+    private readonly model: NativeModel,
+    spec: NativeModelSpec,
+    options: RuntimeOptions = {},
+  ) {
+    const c = model.config;
+    this.failpoints = parseFailpoints(options.failpoints ?? []);
+    this.blockSize = options.kvBlockSize ?? 16;
+    this.vocab = c.vocabSize;
+    const slidingKv = options.slidingKv ?? 'full';
+    const perToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
+    const kvBlocks = Math.max(1, Math.floor((options.kvBytes ?? 512 * 2 ** 20) / (perToken * this.blockSize)));
+    this.engine = model.createEngine({ kvBlocks, kvBlockSize: this.blockSize, slidingKv, ...(options.threads ? { threads: options.threads } : {}) });
+    this.engine.setDebug({
+      batchVariantReduction: this.failpoints.has('batch-variant'),
+      kvTrimNoop: this.failpoints.has('kv-trim-noop'),
+    });
+    const kv = this.engine.kvStats();
+    const ringLayers = slidingKv === 'ring' ? c.slidingLayers.filter(Boolean).length : 0;
+    this.cache = new PrefixCache(this.engine, {
+      fingerprint: fingerprint(spec, slidingKv, this.blockSize),
+      budgetBytes: options.cacheBytes ?? 128 * 2 ** 20,
+      blockSize: this.blockSize,
+      blockBytes: kv.blockBytes,
+      entryBytes: ringLayers * (c.slidingWindow + this.blockSize) * 2 * c.numKvHeads * c.headDim * 4,
+      failpoints: this.failpoints,
+    });
+    this.contextLength = Math.min(options.contextLength ?? Infinity, kv.blocksTotal * this.blockSize - this.blockSize, 131072);
+    this.options = { maxStepTokens: options.maxStepTokens ?? 256, maxConcurrency: options.maxConcurrency ?? 16, maxQueue: options.maxQueue ?? 64 };
+  }
+
+  /**
+   * Starts generating after `prompt`. Throws GenerateError, with nothing changed, for an empty
+   * prompt, a token id outside the vocabulary, max tokens < 1, a prompt + max tokens longer than the
+   * context, an impossible grammar, or a full queue.
+   */
+  generate(request: GenerateRequest): Generation {
+    if (this.closed) throw new GenerateError('the runtime is closed', 'invalid_request');
+    const { prompt, maxTokens } = request;
+    if (prompt.length === 0) throw new GenerateError('the prompt is empty', 'invalid_request');
+    const bad = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= this.vocab);
+    if (bad !== undefined) throw new GenerateError(`token id ${bad} is outside the vocabulary [0, ${this.vocab})`, 'invalid_request');
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new GenerateError(`max tokens must be an integer ≥ 1, got ${maxTokens}`, 'invalid_request');
+    if (prompt.length + maxTokens > this.contextLength) {
+      throw new GenerateError(
+        `the prompt (${prompt.length} tokens) plus max tokens (${maxTokens}) exceeds the context length (${this.contextLength})`,
+        'context_length_exceeded',
+      );
+    }
+    let grammar: HarmonyGrammar | undefined;
+    let sampler: Sampler;
+    try {
+      grammar = request.grammar ? new HarmonyGrammar(request.grammar) : undefined;
+      const uniform = this.failpoints.has('shared-rng') ? () => counterUniform(SHARED_RNG_SEED, this.sharedCounter++) : undefined;
+      sampler = new Sampler(request.sampling ?? {}, uniform ? { uniform } : {});
+    } catch (e) {
+      throw new GenerateError((e as Error).message, 'invalid_request');
+    }
+    if (this.queue.length >= this.options.maxQueue && this.active.length >= this.options.maxConcurrency) {
+      throw new GenerateError(`overloaded: ${this.active.length} requests running and ${this.queue.length} waiting`, 'overloaded');
+    }
+
+    const r: Request = {
+      prompt,
+      maxTokens,
+      sampler,
+      grammar,
+      stop: request.stop ?? [],
+      out: undefined as unknown as Generation,
+      tokens: [],
+      pending: [],
+      seq: -1,
+      generated: 0,
+      text: '',
+      decoder: new TextDecoder(),
+      logits: new Float32Array(this.vocab),
+      cancelled: false,
+      blocks: Math.ceil((prompt.length + maxTokens) / this.blockSize) + 1,
+      memoKey: this.failpoints.has('response-memo') ? lastUserMessageKey(prompt) : undefined,
+      memo: [],
+    };
+    r.out = new Generation(sampler.seed, () => {
+      r.cancelled = true;
+      this.kick();
+    });
+    r.out.usage.promptTokens = prompt.length;
+    request.signal?.addEventListener('abort', () => r.out.cancel(), { once: true });
+    if (request.signal?.aborted) r.cancelled = true;
+
+    const memoized = r.memoKey !== undefined ? this.memo.get(r.memoKey) : undefined;
+    if (memoized !== undefined) {
+      // response-memo: the answer of an earlier request with the same last user message.
+      for (const t of memoized) r.out.push(t);
+      r.out.usage.completionTokens = memoized.length;
+      r.out.end('stop');
+      return r.out;
+    }
+    this.queue.push(r);
+    this.kick();
+    return r.out;
+  }
+
+  /**
+   * The OpenAI output mapping for one request's tokens (src/harmony/harmony-to-chat.ts): a new one per
+   * request — under the parser-reuse failpoint, one shared by every request.
+   */
+  chatStream(options: ChatOutputOptions = {}): ChatDeltaStream {
+    if (!this.failpoints.has('parser-reuse')) return new ChatDeltaStream(options);
+    return (this.sharedChatStream ??= new ChatDeltaStream(options));
+  }
+
+  cacheStats(): PrefixCacheStats {
+    return this.cache.stats();
+  }
+
+  /** Empties the prefix cache (between steps), e.g. for a cold baseline. */
+  async flushCache(): Promise<void> {
+    await this.running;
+    this.cache.flush();
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  get activeRequests(): number {
+    return this.active.length;
+  }
+
+  /** Cancels everything, waits for the loop, and releases the engine. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const r of [...this.queue, ...this.active]) r.cancelled = true;
+    this.kick();
+    await this.running;
+    this.cache.flush();
+    this.engine.close();
+  }
+
+  private kick(): void {
+    this.running ??= this.loop().finally(() => {
+      this.running = undefined;
+      if (this.queue.length > 0 || this.active.length > 0) this.kick();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.queue.length > 0 || this.active.length > 0) {
+      this.retireCancelled();
+      this.admit();
+      const plan = this.plan();
+      if (plan.length === 0) return; // nothing admitted and nothing running
+      try {
+        await this.engine.step(plan.map((p) => p.entry));
+      } catch (e) {
+        for (const p of plan) this.finish(p.r, 'stop', e as Error);
+        continue;
+      }
+      for (const p of plan) this.advance(p.r, p.entry.tokens.length);
+    }
+  }
+
+  private retireCancelled(): void {
+    for (const r of [...this.queue]) {
+      if (r.cancelled) {
+        this.queue.splice(this.queue.indexOf(r), 1);
+        r.out.end('cancelled');
+      }
+    }
+    for (const r of [...this.active]) if (r.cancelled) this.finish(r, 'cancelled');
+  }
+
+  /** Admits queued requests while there is room and KV for their worst case (evicting cache entries). */
+  private admit(): void {
+    while (this.queue.length > 0 && this.active.length < this.options.maxConcurrency) {
+      const r = this.queue[0]!;
+      const { blocksTotal } = this.engine.kvStats();
+      if (r.blocks > blocksTotal) {
+        this.queue.shift();
+        r.out.end('stop', new GenerateError(`the request needs ${r.blocks} KV blocks; the pool has ${blocksTotal}`, 'context_length_exceeded'));
+        continue;
+      }
+      if (!this.reserve(r.blocks)) {
+        if (this.active.length > 0) return; // wait for running requests to finish
+        this.queue.shift();
+        r.out.end('stop', new GenerateError(`the KV pool has no room for ${r.blocks} blocks`, 'overloaded'));
+        continue;
+      }
+      this.queue.shift();
+      const hit = this.cache.acquire(r.prompt);
+      r.seq = hit.seq;
+      r.tokens = r.prompt.slice(0, hit.reused);
+      r.pending = r.prompt.slice(hit.reused);
+      r.out.usage.cachedTokens = hit.reused;
+      this.active.push(r);
+      if (hit.logits !== undefined) {
+        r.logits.set(hit.logits);
+        this.sample(r);
+      }
+    }
+  }
+
+  /** Whether `blocks` more can be held, evicting cache entries if needed. */
+  private reserve(blocks: number): boolean {
+    const held = () => this.active.reduce((n, r) => n + r.blocks - Math.ceil(r.tokens.length / this.blockSize), 0);
+    for (let budget = this.cache.stats().bytes; ; ) {
+      if (this.engine.kvStats().blocksFree - held() >= blocks) return true;
+      if (budget === 0) return false;
+      budget = Math.floor(budget / 2);
+      this.cache.evictToBudget(budget);
+    }
+  }
+
+  /** This step's entries: every decoding request's token, then prefill chunks within the budget. */
+  private plan(): Array<{ r: Request; entry: NativeStepEntry }> {
+    const plan: Array<{ r: Request; entry: NativeStepEntry }> = [];
+    let budget = this.options.maxStepTokens;
+    const entry = (r: Request, n: number): NativeStepEntry => {
+      const tokens = Int32Array.from(r.pending.slice(0, n));
+      return n === r.pending.length ? { seq: r.seq, tokens, logits: 'last', logitsOut: r.logits } : { seq: r.seq, tokens };
+    };
+    const decoding = this.active.filter((r) => r.pending.length === 1 && r.tokens.length >= r.prompt.length);
+    for (const r of decoding) {
+      plan.push({ r, entry: entry(r, 1) });
+      budget--;
+    }
+    const prefilling = this.active.filter((r) => r.pending.length > 0 && !decoding.includes(r));
+    this.rotation = (this.rotation + 1) % Math.max(1, prefilling.length);
+    for (let i = 0; i < prefilling.length; i++) {
+      const r = prefilling[(i + this.rotation) % prefilling.length]!;
+      // Always at least one prefill token per step, so a prefill progresses even under heavy decode.
+      const n = Math.min(r.pending.length, Math.max(budget, i === 0 ? 1 : 0));
+      if (n <= 0) break;
+      plan.push({ r, entry: entry(r, n) });
+      budget -= n;
+    }
+    return plan;
+  }
+
+  /** After a step: `fed` tokens of r's pending went into its KV; sample when its input is exhausted. */
+  private advance(r: Request, fed: number): void {
+    r.tokens.push(...r.pending.splice(0, fed));
+    if (r.pending.length === 0 && !r.cancelled) this.sample(r);
+  }
+
+  private sample(r: Request): void {
+    const choice = r.sampler.sample(r.logits, r.tokens.length, r.grammar?.allowed());
+    r.grammar?.accept(choice.token);
+    r.generated++;
+    r.out.usage.completionTokens = r.generated;
+    r.memo.push(choice);
+    r.out.push(choice);
+    if (SAMPLING_STOP_TOKENS.has(choice.token) || r.grammar?.done) return this.finish(r, choice.token === Tok.call ? 'tool_calls' : 'stop');
+    const bytes = tokenBytes(choice.token);
+    if (bytes !== undefined && r.stop.length > 0) {
+      r.text += r.decoder.decode(bytes, { stream: true });
+      if (r.stop.some((s) => r.text.includes(s))) return this.finish(r, 'stop');
+    }
+    if (r.generated >= r.maxTokens) return this.finish(r, 'length');
+    r.pending = [choice.token];
+  }
+
+  /** Ends a request: its KV goes to the prefix cache (which owns it from then on). */
+  private finish(r: Request, reason: GenerationFinish, error?: Error): void {
+    const i = this.active.indexOf(r);
+    if (i >= 0) this.active.splice(i, 1);
+    if (r.seq >= 0) {
+      let kvLength = this.engine.sequenceLength(r.seq);
+      if (reason === 'cancelled' && this.failpoints.has('abort-desync') && kvLength > r.prompt.length) {
+        // mlx-lm #405: the aborted step's KV is dropped, but the token list keeps its token, so the
+        // cache's token list runs one ahead of its KV.
+        this.engine.truncateSequence(r.seq, --kvLength);
+      }
+      const tokens = r.tokens;
+      const lastLogits = this.failpoints.has('full-hit-no-rerun') ? r.logits.slice() : undefined;
+      if (error === undefined) this.cache.insert(tokens, r.seq, kvLength, lastLogits);
+      else this.engine.freeSequence(r.seq);
+      r.seq = -1;
+    }
+    if (r.memoKey !== undefined && reason !== 'cancelled' && error === undefined) this.memo.set(r.memoKey, r.memo);
+    r.out.end(reason, error);
+  }
+}
+
+/** The model, its files and the KV layout: cached KV is only valid for exactly these. */
+function fingerprint(spec: NativeModelSpec, slidingKv: string, blockSize: number): string {
+  const files = spec.files.map((f) => {
+    const s = statSync(f);
+    return [f, s.size, s.mtimeMs];
+  });
+  return createHash('sha256').update(JSON.stringify({ config: spec.config, files, slidingKv, blockSize })).digest('hex');
+}
+
+/** The tokens of the prompt's last user message (the response-memo failpoint's key). */
+function lastUserMessageKey(prompt: readonly number[]): string | undefined {
+  const USER = 1428;
+  for (let i = prompt.length - 3; i >= 0; i--) {
+    if (prompt[i] === Tok.start && prompt[i + 1] === USER && prompt[i + 2] === Tok.message) {
+      const end = prompt.indexOf(Tok.end, i + 3);
+      return prompt.slice(i + 3, end < 0 ? undefined : end).join(',');
+    }
+  }
+  return undefined;
+}
