@@ -5,7 +5,6 @@ import { Tiktoken } from 'js-tiktoken/lite';
 import o200k from 'js-tiktoken/ranks/o200k_base';
 import { isDeepStrictEqual } from 'node:util';
 import type { ChatRequest, ChatResponseMessage } from '../src/harmony/chat-types.ts';
-import { chatToHarmony } from '../src/harmony/chat-to-harmony.ts';
 import { completionToChat } from '../src/harmony/harmony-to-chat.ts';
 import { piecesToText, piecesToTokens, renderCompletionPieces, renderTrainingPieces, type Piece } from '../src/harmony/render.ts';
 import { encodeText, specialTokenText, Tok, tokenBytes } from '../src/harmony/tokens.ts';

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CheckpointError, expectedTensors, loadCheckpoint, parseModelConfig, readModelConfig, yarnBounds } from './checkpoint.ts';
+import { CheckpointError, expectedTensors, loadCheckpoint, parseModelConfig, readModelConfig, readTensorBytes, yarnBounds } from './checkpoint.ts';
 import { ensureTinyCheckpoint, makeTinyCheckpoint, tinyConfigJson } from './make-tiny.ts';
 import type { NativeModelConfig, NativeModelSpec } from './native-api.ts';
 import { readSafetensorsHeader, SafetensorsError, writeSafetensors, type SafetensorsWriteTensor } from './safetensors.ts';
@@ -104,15 +104,7 @@ function editJson(file: string, edit: (json: Record<string, any>) => void): void
 }
 
 function tensorHash(spec: NativeModelSpec, name: string): string {
-  const t = spec.tensors.find((x) => x.name === name)!;
-  const buf = Buffer.alloc(t.byteLength);
-  const fd = openSync(spec.files[t.file]!, 'r');
-  try {
-    readSync(fd, buf, 0, t.byteLength, t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return createHash('sha256').update(buf).digest('hex');
+  return createHash('sha256').update(readTensorBytes(spec, name)).digest('hex');
 }
 
 const TINY_CONFIG: NativeModelConfig = {

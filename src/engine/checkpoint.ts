@@ -14,7 +14,7 @@
 //     gate_up_proj_bias [E, 2I], down_proj_blocks [E, H, I/32, 16] U8, _scales [E, H, I/32] U8,
 //     down_proj_bias [E, H]
 // Float tensors may be BF16 (the published checkpoints) or F32. Unknown extra tensors are ignored.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { NativeDType, NativeModelConfig, NativeModelSpec, NativeTensor } from './native-api.ts';
 import { CheckpointError, readSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
@@ -414,4 +414,18 @@ export function loadCheckpoint(dir: string): NativeModelSpec {
     return { name: exp.name, file: fi, offset: info.offset, byteLength: info.byteLength, dtype: info.dtype as NativeDType, shape: info.shape };
   });
   return { config, files, tensors };
+}
+
+/** The raw bytes of one tensor of a loaded checkpoint (read from its file, not mmapped). */
+export function readTensorBytes(spec: NativeModelSpec, name: string): Buffer {
+  const t = spec.tensors.find((x) => x.name === name);
+  if (t === undefined) throw new CheckpointError(`no tensor ${name} in the checkpoint`);
+  const buf = Buffer.alloc(t.byteLength);
+  const fd = openSync(spec.files[t.file]!, 'r');
+  try {
+    readSync(fd, buf, 0, t.byteLength, t.offset);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
 }

@@ -1,13 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { modelCommand } from '../commands/model.ts';
 import { UsageError } from '../commands/usage-error.ts';
-import { loadCheckpoint, readModelConfig } from './checkpoint.ts';
+import { loadCheckpoint, readModelConfig, readTensorBytes } from './checkpoint.ts';
 import { ensureTinyCheckpoint, HARMONY_BOOST, makeTinyCheckpoint, tinyModelDir, TINY_VERSION } from './make-tiny.ts';
 import type { NativeModelSpec } from './native-api.ts';
 
@@ -25,22 +25,10 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
 const makeTinyModule = fileURLToPath(new URL('./make-tiny.ts', import.meta.url));
 
-/** A tensor's raw bytes. */
-function tensorBytes(spec: NativeModelSpec, name: string): Buffer {
-  const t = spec.tensors.find((x) => x.name === name)!;
-  const buf = Buffer.alloc(t.byteLength);
-  const fd = openSync(spec.files[t.file]!, 'r');
-  try {
-    readSync(fd, buf, 0, t.byteLength, t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return buf;
-}
 
 /** A tensor's elements as numbers (bf16 widened to float32, or the raw bytes for U8). */
 function tensorValues(spec: NativeModelSpec, name: string): Float32Array | Uint8Array {
-  const bytes = tensorBytes(spec, name);
+  const bytes = readTensorBytes(spec, name);
   if (spec.tensors.find((x) => x.name === name)!.dtype === 'U8') return new Uint8Array(bytes);
   const out = new Uint32Array(bytes.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = bytes.readUInt16LE(2 * i) << 16;
@@ -155,7 +143,7 @@ describe('makeTinyCheckpoint', () => {
     expect(index.metadata.total_size).toBe(a.tensors.reduce((n, t) => n + t.byteLength, 0));
     const b = loadCheckpoint(dir);
     for (const name of ['model.embed_tokens.weight', 'model.layers.2.self_attn.sinks', 'model.layers.2.mlp.experts.down_proj_blocks', 'lm_head.weight']) {
-      expect(tensorBytes(b, name).equals(tensorBytes(a, name)), name).toBe(true);
+      expect(readTensorBytes(b, name).equals(readTensorBytes(a, name)), name).toBe(true);
     }
   });
 

@@ -165,7 +165,7 @@ export class Runtime {
   private sharedChatStream: ChatDeltaStream | undefined;
 
   constructor(
-    private readonly model: NativeModel,
+    model: NativeModel,
     spec: NativeModelSpec,
     options: RuntimeOptions = {},
   ) {
