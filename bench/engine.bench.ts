@@ -100,7 +100,7 @@ export async function createSuite(log: (line: string) => void = console.log): Pr
   const bandwidth = addon.memoryBandwidth(1 << 30, threads, 5);
   log(`engine: kernels ${addon.simd()}, ${threads} threads; read bandwidth ${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s (1 GiB, best of 5)`);
 
-  const bigDir = join(amnesiaCacheDir(), 'models', `gpt-oss-20b-shaped-${BIG_LAYERS}layers-v1`);
+  const bigDir = join(amnesiaCacheDir(), 'models', `gpt-oss-20b-shaped-${BIG_LAYERS}layers-v2`);
   const started = Date.now();
   await ensureCheckpoint(bigDir, (dir) => writeRandomCheckpoint(dir, shaped20bConfigJson(BIG_LAYERS), { seed: 1 }));
   if (Date.now() - started > 1000) log(`engine: generated the 20b-shaped checkpoint in ${((Date.now() - started) / 1000).toFixed(0)} s (${bigDir})`);

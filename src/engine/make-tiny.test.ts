@@ -9,6 +9,7 @@ import { modelCommand } from '../commands/model.ts';
 import { UsageError } from '../commands/usage-error.ts';
 import { loadCheckpoint, readModelConfig, readTensorBytes } from './checkpoint.ts';
 import { ensureTinyCheckpoint, HARMONY_BOOST, makeTinyCheckpoint, tinyModelDir, TINY_VERSION } from './make-tiny.ts';
+import { END_PULL, MESSAGE_ENDS, RESIDUAL_ANCHOR } from './random-checkpoint.ts';
 import type { NativeModelSpec } from './native-api.ts';
 
 /**
@@ -16,7 +17,7 @@ import type { NativeModelSpec } from './native-api.ts';
  * copies are named after it) and update the hash; if it changes by accident, generation is no
  * longer deterministic across machines or runs.
  */
-const SEED1_SHA256 = '779d2d82baf18dfffd923a9fd0ba3b01e3c71485c96b54498f246db77b4d752b';
+const SEED1_SHA256 = '9f6d1fee9d414ea15c7dada0ec25a3d9dafc6dd31ea7c0a73d317ccde3c07b1c';
 
 const scratch = mkdtempSync(join(tmpdir(), 'amnesia-make-tiny-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -96,7 +97,11 @@ describe('makeTinyCheckpoint', () => {
 
   test('weights have the intended scales; harmony rows of lm_head are boosted', () => {
     const s = spec();
-    const emb = stats(tensorValues(s, 'model.embed_tokens.weight'));
+    const H = 64;
+    const embedding = tensorValues(s, 'model.embed_tokens.weight');
+    // Dimension 0 of every embedding is the residual anchor; the rest is N(0, 1).
+    expect(embedding.filter((_, i) => i % H === 0).every((v) => v === RESIDUAL_ANCHOR)).toBe(true);
+    const emb = stats(embedding.filter((_, i) => i % H !== 0));
     expect(Math.abs(emb.mean)).toBeLessThan(0.01);
     expect(emb.std).toBeGreaterThan(0.95);
     expect(emb.std).toBeLessThan(1.05);
@@ -109,11 +114,13 @@ describe('makeTinyCheckpoint', () => {
     expect(sinks.rms).toBeGreaterThan(0.3);
 
     const lm = tensorValues(s, 'lm_head.weight');
-    const H = 64;
     const plain = stats(lm, 0, 200000 * H).rms;
     expect(plain).toBeCloseTo(1 / 8, 2);
     for (const [tok, boost] of Object.entries(HARMONY_BOOST)) {
-      const row = stats(lm, Number(tok) * H, (Number(tok) + 1) * H).rms;
+      // Element 0 of a message terminator's row reads the anchor (END_PULL); the rest is boosted.
+      const end = MESSAGE_ENDS.includes(Number(tok));
+      if (end) expect(lm[Number(tok) * H]).toBe(END_PULL);
+      const row = stats(lm, Number(tok) * H + (end ? 1 : 0), (Number(tok) + 1) * H).rms;
       expect(row / plain, `token ${tok}`).toBeGreaterThan(boost * 0.6);
       expect(row / plain, `token ${tok}`).toBeLessThan(boost * 1.5);
     }

@@ -10,7 +10,7 @@ import { ensureCheckpoint, writeRandomCheckpoint, type RandomCheckpointOptions }
 
 export { HARMONY_BOOST } from './random-checkpoint.ts';
 
-export const TINY_VERSION = 'v1';
+export const TINY_VERSION = 'v2';
 
 export type TinyCheckpointOptions = RandomCheckpointOptions;
 
@@ -78,7 +78,7 @@ export function amnesiaCacheDir(): string {
   return join(homedir(), '.cache', 'amnesia');
 }
 
-/** Where ensureTinyCheckpoint keeps the tiny model: `<cache>/models/tiny-v1-seed<seed>` (`-shards2` when sharded). */
+/** Where ensureTinyCheckpoint keeps the tiny model: `<cache>/models/tiny-v2-seed<seed>` (`-shards2` when sharded). */
 export function tinyModelDir(seed = 1, shards: 1 | 2 = 1): string {
   return join(amnesiaCacheDir(), 'models', `tiny-${TINY_VERSION}-seed${seed}${shards === 1 ? '' : `-shards${shards}`}`);
 }

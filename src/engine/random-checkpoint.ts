@@ -34,6 +34,17 @@ export const HARMONY_BOOST: Readonly<Record<number, number>> = {
   200012: 3,
 };
 
+/**
+ * Random weights give every one of ~200k ordinary tokens a random logit, so a message's terminator
+ * (`<|end|>`, `<|return|>`, `<|call|>`) would be sampled once in thousands of tokens and content would
+ * run to the token budget. Instead every embedding carries RESIDUAL_ANCHOR on dimension 0, which the
+ * residual stream keeps, and the terminators' lm_head rows read it with weight END_PULL: their logits
+ * sit steadily high (the other rows' dimension-0 weights are small and random), so messages end.
+ */
+export const RESIDUAL_ANCHOR = 3;
+export const END_PULL = 7;
+export const MESSAGE_ENDS: readonly number[] = [200007, 200002, 200012];
+
 /** generation_config.json as published with gpt-oss (stop tokens <|return|>, <|endoftext|>, <|call|>). */
 function generationConfigJson(): Record<string, unknown> {
   return { bos_token_id: 199998, do_sample: true, eos_token_id: [200002, 199999, 200012], pad_token_id: 199999, transformers_version: '4.55.0.dev0' };
@@ -122,8 +133,13 @@ function tensorBytes(name: string, shape: number[], seed: number): Uint8Array {
   const fanIn = shape[shape.length - 1]!;
   const suffix = name.replace(/^model\.layers\.\d+\./, '');
   switch (suffix) {
-    case 'model.embed_tokens.weight':
-      return normalBf16(count, rng, 1);
+    case 'model.embed_tokens.weight': {
+      const data = normalBf16(count, rng, 1);
+      // A constant along dimension 0 of every embedding: the residual stream carries it to the end.
+      const bf = new Uint16Array(data.buffer);
+      for (let j = 0; j < count; j += fanIn) bf[j] = bf16Bits(RESIDUAL_ANCHOR);
+      return data;
+    }
     case 'lm_head.weight': {
       const data = normalBf16(count, rng, 1 / Math.sqrt(fanIn));
       const bf = new Uint16Array(data.buffer);
@@ -137,6 +153,8 @@ function tensorBytes(name: string, shape: number[], seed: number): Uint8Array {
           bf[j] = bf16Bits(f[0]! * boost);
         }
       }
+      // Message terminators read that constant: a steady high logit, so messages end within tens of tokens.
+      for (const row of MESSAGE_ENDS) if (row < shape[0]!) bf[row * fanIn] = bf16Bits(END_PULL);
       return data;
     }
     case 'model.norm.weight':
