@@ -171,3 +171,14 @@ describe('exo #1362: p1, p2, p1', () => {
     expect({ tokens: again.tokens, logprobs: again.logprobs }).not.toEqual({ tokens: first.tokens, logprobs: first.logprobs });
   });
 });
+
+test('ignoreStop generates through stop tokens to max tokens (unconstrained only)', async () => {
+  const rt = runtime();
+  const out = await run(rt, P1, { temperature: 0 }, 20, null);
+  const through = rt.generate({ prompt: P1, maxTokens: 20, sampling: { temperature: 0 }, ignoreStop: true });
+  const tokens = (await through.tokens()).map((t) => t.token);
+  expect(through.finishReason).toBe('length');
+  expect(tokens).toHaveLength(20);
+  expect(tokens.slice(0, out.tokens.length)).toEqual(out.tokens);
+  expect(() => rt.generate({ prompt: P1, maxTokens: 4, ignoreStop: true, grammar: CALCULATOR })).toThrow(/ignoreStop/);
+});

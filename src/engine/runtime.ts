@@ -43,6 +43,8 @@ export interface GenerateRequest {
   stop?: readonly string[];
   /** Harmony structural constraints; null or absent = unconstrained. */
   grammar?: GrammarSpec | null;
+  /** Keep generating through stop tokens until maxTokens (benchmarks; unconstrained requests only). */
+  ignoreStop?: boolean;
   signal?: AbortSignal;
 }
 
@@ -128,6 +130,7 @@ interface Request {
   sampler: Sampler;
   grammar: HarmonyGrammar | undefined;
   stop: readonly string[];
+  ignoreStop: boolean;
   out: Generation;
   /** Tokens in the KV: prompt, then generated tokens as they are fed back. */
   tokens: number[];
@@ -213,6 +216,7 @@ export class Runtime {
         'context_length_exceeded',
       );
     }
+    if (request.ignoreStop && request.grammar) throw new GenerateError('ignoreStop needs an unconstrained request (no grammar)', 'invalid_request');
     let grammar: HarmonyGrammar | undefined;
     let sampler: Sampler;
     try {
@@ -232,6 +236,7 @@ export class Runtime {
       sampler,
       grammar,
       stop: request.stop ?? [],
+      ignoreStop: request.ignoreStop ?? false,
       out: undefined as unknown as Generation,
       tokens: [],
       pending: [],
@@ -416,7 +421,9 @@ export class Runtime {
     r.out.usage.completionTokens = r.generated;
     r.memo.push(choice);
     r.out.push(choice);
-    if (SAMPLING_STOP_TOKENS.has(choice.token) || r.grammar?.done) return this.finish(r, choice.token === Tok.call ? 'tool_calls' : 'stop');
+    if (!r.ignoreStop && (SAMPLING_STOP_TOKENS.has(choice.token) || r.grammar?.done)) {
+      return this.finish(r, choice.token === Tok.call ? 'tool_calls' : 'stop');
+    }
     const bytes = tokenBytes(choice.token);
     if (bytes !== undefined && r.stop.length > 0) {
       r.text += r.decoder.decode(bytes, { stream: true });
