@@ -494,7 +494,7 @@ void EngineCore::runMx(const std::vector<MxSeg>& segs) {
   double work = 0;
   int64_t totalRows = 0;
   for (const MxSeg& s : segs) {
-    work += static_cast<double>(s.rows) * s.nb * 32.0 * s.T;
+    work += static_cast<double>(s.rows) * s.args.nb * 32.0 * s.args.T;
     totalRows += s.rows;
   }
   const int nth = threads_->size();
@@ -510,9 +510,7 @@ void EngineCore::runMx(const std::vector<MxSeg>& segs) {
       tasks.push_back({static_cast<int>(i), static_cast<int>(r), static_cast<int>(std::min<int64_t>(segs[i].rows, r + chunk))});
   auto fn = [&](int ti, int) {
     const Task& tk = tasks[static_cast<size_t>(ti)];
-    const MxSeg& s = segs[static_cast<size_t>(tk.seg)];
-    MxArgs a{s.blocks, s.scales, s.nb, s.bias, s.xp, s.ldx, s.T, s.y, s.ldy};
-    K_->mxfp4(a, tk.r0, tk.r1);
+    K_->mxfp4(segs[static_cast<size_t>(tk.seg)].args, tk.r0, tk.r1);
   };
   if (!parallel || tasks.size() == 1) {
     for (size_t i = 0; i < tasks.size(); ++i) fn(static_cast<int>(i), 0);
@@ -853,9 +851,10 @@ void EngineCore::execute(StepPlan& plan) {
       if (n == 0) continue;
       const size_t o = static_cast<size_t>(off_[static_cast<size_t>(e)]);
       const size_t rowsE = static_cast<size_t>(2 * I);
-      msegs.push_back({W.guBlocks + static_cast<size_t>(e) * rowsE * nbH * 16, W.guScales + static_cast<size_t>(e) * rowsE * nbH, nbH,
-                       2 * I, W.guBias.data() + static_cast<size_t>(e) * rowsE, xg_.data() + o * H, static_cast<size_t>(H), n,
-                       hg_.data() + o * rowsE, rowsE});
+      msegs.push_back({{W.guBlocks + static_cast<size_t>(e) * rowsE * nbH * 16, W.guScales + static_cast<size_t>(e) * rowsE * nbH, nbH,
+                        W.guBias.data() + static_cast<size_t>(e) * rowsE, xg_.data() + o * H, static_cast<size_t>(H), n,
+                        hg_.data() + o * rowsE, rowsE},
+                       2 * I});
     }
     runMx(msegs);
     // clamped SwiGLU (even row = gate, odd row = linear), written pair-split for the down matmul
@@ -876,9 +875,10 @@ void EngineCore::execute(StepPlan& plan) {
       const int n = cnt_[static_cast<size_t>(e)];
       if (n == 0) continue;
       const size_t o = static_cast<size_t>(off_[static_cast<size_t>(e)]);
-      msegs.push_back({W.dnBlocks + static_cast<size_t>(e) * H * nbI * 16, W.dnScales + static_cast<size_t>(e) * H * nbI, nbI, H,
-                       W.dnBias.data() + static_cast<size_t>(e) * H, ag_.data() + o * I, static_cast<size_t>(I), n,
-                       dg_.data() + o * H, static_cast<size_t>(H)});
+      msegs.push_back({{W.dnBlocks + static_cast<size_t>(e) * H * nbI * 16, W.dnScales + static_cast<size_t>(e) * H * nbI, nbI,
+                        W.dnBias.data() + static_cast<size_t>(e) * H, ag_.data() + o * I, static_cast<size_t>(I), n,
+                        dg_.data() + o * H, static_cast<size_t>(H)},
+                       H});
     }
     runMx(msegs);
     // weighted sum over the token's experts in top-k rank order, then the residual

@@ -113,17 +113,10 @@ class EngineCore {
     float* y;
     size_t ldy;
   };
+  // One expert's MXFP4 matmul: the kernel's arguments and how many output rows it has.
   struct MxSeg {
-    const uint8_t* blocks;
-    const uint8_t* scales;
-    int nb;
+    MxArgs args;
     int rows;
-    const float* bias;
-    const float* xp;
-    size_t ldx;
-    int T;
-    float* y;
-    size_t ldy;
   };
 
   Sequence& getSeq(int64_t id);
