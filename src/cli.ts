@@ -2,10 +2,12 @@
 // amnesia's command line. Each command lives in src/commands/; mistakes get one line and exit 2.
 import { modelCommand, modelUsage } from './commands/model.ts';
 import { renderCommand, renderUsage } from './commands/render.ts';
+import { serveCommand, serveUsage } from './commands/serve.ts';
 import { UsageError } from './commands/usage-error.ts';
 
 const commands: Record<string, { usage: string; run: (argv: string[]) => string | Promise<string> }> = {
   render: { usage: renderUsage, run: renderCommand },
+  serve: { usage: serveUsage, run: serveCommand },
   model: { usage: modelUsage, run: modelCommand },
 };
 

@@ -48,6 +48,11 @@ export class ChatDeltaStream {
     return this.toolCalls > 0;
   }
 
+  /** Where the text of the message in progress goes; undefined between messages. */
+  get currentKind(): Kind['kind'] | undefined {
+    return this.current?.kind;
+  }
+
   push(token: number): ChatDelta[] {
     const done = this.parser.messages.length;
     this.parser.process(token);

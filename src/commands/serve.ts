@@ -1,0 +1,110 @@
+// `amnesia serve`: the OpenAI-compatible server on a gpt-oss checkpoint (or the tiny test model).
+// Loopback by default; prints its URL; SIGINT/SIGTERM end in-flight requests and exit cleanly.
+import { parseArgs } from 'node:util';
+import { failpointsFromEnv, parseFailpoints, UnknownFailpointError } from '../engine/failpoints.ts';
+import { CheckpointError } from '../engine/checkpoint.ts';
+import { buildServer } from '../server/app.ts';
+import { openModel } from '../server/open-model.ts';
+import { UsageError } from './usage-error.ts';
+
+export const serveUsage =
+  'usage: amnesia serve [--model DIR|tiny] [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--cache-bytes N] [--max-concurrency N] [--context N] [--kv full|ring] [--current-date YYYY-MM-DD] [--failpoint NAME]...';
+
+function integer(flag: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got '${text}'`);
+  return Number(text);
+}
+
+export interface ServeConfig {
+  model: string;
+  host: string;
+  port: number;
+  apiKey: string | undefined;
+  currentDate: string | undefined;
+  runtime: {
+    cacheBytes?: number;
+    maxConcurrency?: number;
+    contextLength?: number;
+    slidingKv: 'full' | 'ring';
+    failpoints: string[];
+  };
+}
+
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: 'tiny' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8000' },
+      'api-key': { type: 'string' },
+      'cache-bytes': { type: 'string' },
+      'max-concurrency': { type: 'string' },
+      context: { type: 'string' },
+      kv: { type: 'string', default: 'full' },
+      'current-date': { type: 'string' },
+      failpoint: { type: 'string', multiple: true, default: [] },
+    },
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; ${serveUsage}`);
+  if (values.kv !== 'full' && values.kv !== 'ring') throw new UsageError(`--kv must be full or ring, got '${values.kv}'`);
+  const date = values['current-date'];
+  if (date !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new UsageError(`--current-date must be YYYY-MM-DD, got '${date}'`);
+  if (values['api-key'] === '') throw new UsageError('--api-key must not be empty');
+  let failpoints: string[];
+  try {
+    failpoints = [...new Set([...failpointsFromEnv(env), ...parseFailpoints(values.failpoint)])];
+  } catch (e) {
+    if (e instanceof UnknownFailpointError) throw new UsageError(e.message);
+    throw e;
+  }
+  const runtime: ServeConfig['runtime'] = { slidingKv: values.kv, failpoints };
+  const cacheBytes = integer('--cache-bytes', values['cache-bytes'], 0);
+  const maxConcurrency = integer('--max-concurrency', values['max-concurrency'], 1, 1024);
+  const contextLength = integer('--context', values.context, 16);
+  if (cacheBytes !== undefined) runtime.cacheBytes = cacheBytes;
+  if (maxConcurrency !== undefined) runtime.maxConcurrency = maxConcurrency;
+  if (contextLength !== undefined) runtime.contextLength = contextLength;
+  return {
+    model: values.model,
+    host: values.host,
+    port: integer('--port', values.port, 0, 65535)!,
+    apiKey: values['api-key'],
+    currentDate: date,
+    runtime,
+  };
+}
+
+export async function serveCommand(argv: string[]): Promise<string> {
+  const config = parseServeArgs(argv);
+  const opened = await openModel(config.model, config.runtime).catch((e: unknown) => {
+    if (e instanceof CheckpointError) throw new UsageError(e.message);
+    throw e;
+  });
+  const server = buildServer({
+    runtime: opened.runtime,
+    modelId: opened.id,
+    grammar: opened.grammar,
+    systemFingerprint: opened.fingerprint,
+    ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
+    mapping: config.currentDate !== undefined ? { currentDate: config.currentDate } : {},
+  });
+  let url: string;
+  try {
+    url = await server.app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    await opened.close();
+    throw new UsageError(`cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
+  }
+  const failpoints = config.runtime.failpoints.length > 0 ? ` (failpoints: ${config.runtime.failpoints.join(', ')})` : '';
+  console.log(`amnesia serve: ${opened.id} at ${url}/v1${failpoints}`);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  await server.shutdown();
+  await opened.close();
+  return `amnesia serve: stopped (${signal})`;
+}

@@ -1,0 +1,46 @@
+// Opens a model for serving: the tiny test checkpoint (`tiny`, generated into the cache directory on
+// first use) or a gpt-oss checkpoint directory in Hugging Face layout, with a runtime over it.
+import { createHash } from 'node:crypto';
+import { basename, resolve } from 'node:path';
+import { loadCheckpoint } from '../engine/checkpoint.ts';
+import { ensureTinyCheckpoint, TINY_VERSION } from '../engine/make-tiny.ts';
+import { loadNativeAddon } from '../engine/native-addon.ts';
+import { Runtime, type RuntimeOptions } from '../engine/runtime.ts';
+
+export const TINY_MODEL_ID = 'gpt-oss-tiny';
+
+export interface OpenedModel {
+  /** The id clients name in `model` (and /v1/models lists). */
+  id: string;
+  runtime: Runtime;
+  /**
+   * Whether requests are held to well-formed harmony by default: yes for the tiny random model,
+   * which would otherwise rarely end a message; no for real checkpoints, which speak harmony.
+   */
+  grammar: boolean;
+  /** `system_fingerprint`: changes whenever the weights or the engine configuration do. */
+  fingerprint: string;
+  close(): Promise<void>;
+}
+
+export async function openModel(source: string, options: RuntimeOptions = {}): Promise<OpenedModel> {
+  const tiny = source === 'tiny';
+  const dir = tiny ? await ensureTinyCheckpoint(1) : resolve(source);
+  const spec = loadCheckpoint(dir);
+  const model = new (loadNativeAddon().NativeModel)(spec);
+  const runtime = new Runtime(model, spec, options);
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify({ config: spec.config, tiny: tiny ? TINY_VERSION : null, options: { ...options, failpoints: [...runtime.failpoints] } }))
+    .digest('hex')
+    .slice(0, 10);
+  return {
+    id: tiny ? TINY_MODEL_ID : basename(dir),
+    runtime,
+    grammar: tiny,
+    fingerprint: `fp_${fingerprint}`,
+    close: async () => {
+      await runtime.close();
+      model.close();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// The two response forms of /v1/chat/completions, both built from completion events: a
+// `chat.completion` object (the fold of the events), and `chat.completion.chunk` objects for SSE.
+import { randomBytes } from 'node:crypto';
+import type { ChatDelta, ChatResponseMessage } from '../harmony/chat-types.ts';
+import { accumulateDeltas } from '../harmony/harmony-to-chat.ts';
+import type { LogprobEntry } from './choice-output.ts';
+import type { CompletionEvent, CompletionRun, CompletionUsage } from './completion.ts';
+
+export interface ResponseMeta {
+  id: string;
+  created: number;
+  model: string;
+  system_fingerprint: string;
+}
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A random id like OpenAI's (`chatcmpl-…`, `call_…`). */
+export function randomId(prefix: string, length = 24): string {
+  return prefix + [...randomBytes(length)].map((b) => ALPHABET[b % ALPHABET.length]).join('');
+}
+
+export function responseMeta(model: string, systemFingerprint: string): ResponseMeta {
+  return { id: randomId('chatcmpl-'), created: Math.floor(Date.now() / 1000), model, system_fingerprint: systemFingerprint };
+}
+
+type Finish = Extract<CompletionEvent, { kind: 'finish' }>['reason'];
+
+export interface ChatCompletionResponse extends ResponseMeta {
+  object: 'chat.completion';
+  choices: Array<{ index: number; message: ChatResponseMessage; logprobs: { content: LogprobEntry[] } | null; finish_reason: Finish }>;
+  usage: CompletionUsage;
+}
+
+/** Drains the events into the whole response. */
+export async function collectResponse(run: CompletionRun, meta: ResponseMeta, choices: number, withLogprobs: boolean): Promise<ChatCompletionResponse> {
+  const acc = Array.from({ length: choices }, () => ({ deltas: [] as ChatDelta[], logprobs: [] as LogprobEntry[], finish: 'stop' as Finish }));
+  for await (const e of run.events) {
+    const c = acc[e.index]!;
+    if (e.kind === 'delta') c.deltas.push(e.delta);
+    else c.finish = e.reason;
+    if (e.logprobs) c.logprobs.push(...e.logprobs);
+  }
+  return {
+    ...meta,
+    object: 'chat.completion',
+    choices: acc.map((c, index) => ({
+      index,
+      message: accumulateDeltas(c.deltas),
+      logprobs: withLogprobs ? { content: c.logprobs } : null,
+      finish_reason: c.finish,
+    })),
+    usage: run.usage(),
+  };
+}
+
+/** One SSE chunk for an event; `withUsage` adds `usage: null` as OpenAI does under include_usage. */
+export function eventChunk(meta: ResponseMeta, e: CompletionEvent, withUsage: boolean): Record<string, unknown> {
+  const choice =
+    e.kind === 'delta'
+      ? { index: e.index, delta: e.delta, logprobs: e.logprobs === null ? null : { content: e.logprobs }, finish_reason: null }
+      : { index: e.index, delta: {}, logprobs: e.logprobs === null ? null : { content: e.logprobs }, finish_reason: e.reason };
+  return chunk(meta, [choice], withUsage ? null : undefined);
+}
+
+/** The opening chunk of each choice: the role. */
+export function roleChunk(meta: ResponseMeta, index: number, withUsage: boolean): Record<string, unknown> {
+  return chunk(meta, [{ index, delta: { role: 'assistant' }, logprobs: null, finish_reason: null }], withUsage ? null : undefined);
+}
+
+/** The closing chunk under include_usage: no choices, the totals. */
+export function usageChunk(meta: ResponseMeta, usage: CompletionUsage): Record<string, unknown> {
+  return chunk(meta, [], usage);
+}
+
+function chunk(meta: ResponseMeta, choices: unknown[], usage: CompletionUsage | null | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, system_fingerprint: meta.system_fingerprint, choices };
+  if (usage !== undefined) out.usage = usage;
+  return out;
+}
