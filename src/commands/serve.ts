@@ -3,8 +3,7 @@
 import { parseArgs } from 'node:util';
 import { failpointsFromEnv, parseFailpoints, UnknownFailpointError } from '../engine/failpoints.ts';
 import { CheckpointError } from '../engine/checkpoint.ts';
-import { buildServer } from '../server/app.ts';
-import { openModel } from '../server/open-model.ts';
+import { startLocalServer } from '../server/local-server.ts';
 import { UsageError } from './usage-error.ts';
 
 export const serveUsage =
@@ -79,32 +78,26 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
 export async function serveCommand(argv: string[]): Promise<string> {
   const config = parseServeArgs(argv);
-  const opened = await openModel(config.model, config.runtime).catch((e: unknown) => {
+  const local = await startLocalServer({
+    model: config.model,
+    runtime: config.runtime,
+    host: config.host,
+    port: config.port,
+    ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
+    ...(config.currentDate !== undefined ? { mapping: { currentDate: config.currentDate } } : {}),
+  }).catch((e: unknown) => {
     if (e instanceof CheckpointError) throw new UsageError(e.message);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE' || (e as NodeJS.ErrnoException).code === 'EACCES') {
+      throw new UsageError(`cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
+    }
     throw e;
   });
-  const server = buildServer({
-    runtime: opened.runtime,
-    modelId: opened.id,
-    grammar: opened.grammar,
-    systemFingerprint: opened.fingerprint,
-    ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
-    mapping: config.currentDate !== undefined ? { currentDate: config.currentDate } : {},
-  });
-  let url: string;
-  try {
-    url = await server.app.listen({ host: config.host, port: config.port });
-  } catch (e) {
-    await opened.close();
-    throw new UsageError(`cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
-  }
   const failpoints = config.runtime.failpoints.length > 0 ? ` (failpoints: ${config.runtime.failpoints.join(', ')})` : '';
-  console.log(`amnesia serve: ${opened.id} at ${url}/v1${failpoints}`);
+  console.log(`amnesia serve: ${local.modelId} at ${local.baseUrl}${failpoints}`);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  await server.shutdown();
-  await opened.close();
+  await local.close();
   return `amnesia serve: stopped (${signal})`;
 }
