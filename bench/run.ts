@@ -62,7 +62,9 @@ async function main(): Promise<void> {
     try {
       results.push({ suite, rows: await runSuite(suite, options) });
     } finally {
-      suite.close?.();
+      // close is typed () => void, but an async one (a server's) returns a promise: wait for it, so
+      // the next suite does not start while this one is still shutting down.
+      await suite.close?.();
     }
   }
   const seconds = (Date.now() - started) / 1000;

@@ -52,10 +52,14 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimit ?? 16 * 2 ** 20,
-    forceCloseConnections: true,
+    // On close, idle keep-alive sockets go at once; requests in flight are ended by shutdown() first.
+    forceCloseConnections: 'idle',
     // Strict types, as OpenAI: "5" is not a number and nothing is coerced or removed.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
+
+  // Bodies are JSON only (fastify would also accept text/plain).
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((error, _request, reply) => {
     const e = toApiError(error);
