@@ -84,8 +84,8 @@ describe('openai SDK', () => {
     await expect(client.chat.completions.create(body(P1, { model: 'gpt-4o' }))).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     const bad = await client.chat.completions.create(body({ messages: [{ role: 'robot', content: 'hi' }] } as unknown as ChatRequest)).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((bad as OpenAI.BadRequestError).param).toBe('messages[0].role');
-    expect((bad as OpenAI.BadRequestError).type).toBe('invalid_request_error');
+    expect((bad as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('messages[0].role');
+    expect((bad as InstanceType<typeof OpenAI.BadRequestError>).type).toBe('invalid_request_error');
     const noKey = new OpenAI({ baseURL: local.baseUrl, apiKey: 'wrong', maxRetries: 0 });
     await expect(noKey.chat.completions.create(body(P1))).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
     await expect(noKey.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
@@ -109,9 +109,9 @@ describe('a busy server', () => {
     await it.next();
     const refused = await client.chat.completions.create(body(P1)).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
-    expect((refused as OpenAI.RateLimitError).headers?.get('retry-after')).toBe('1');
+    expect((refused as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after')).toBe('1');
     long.controller.abort();
-    await expect.poll(async () => (await fetch(`${busy.origin}/health`).then((r) => r.json())).active_requests, { timeout: 10_000 }).toBe(0);
+    await expect.poll(async () => ((await (await fetch(`${busy.origin}/health`)).json()) as { active_requests: number }).active_requests, { timeout: 10_000 }).toBe(0);
     const after = await client.chat.completions.create(body(P1));
     expect(after.choices).toHaveLength(1);
     await busy.close();
