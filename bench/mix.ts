@@ -8,7 +8,7 @@
 // One runtime serves every request, up to 16 at once, and is never flushed: the answers must not
 // depend on what ran before or beside them.
 import fc from 'fast-check';
-import { chatRequest } from '../properties/arbitraries/chat.ts';
+import { chatRequest } from '../src/harness/arbitraries/chat.ts';
 import { loadCheckpoint } from '../src/engine/checkpoint.ts';
 import { ensureTinyCheckpoint } from '../src/engine/make-tiny.ts';
 import { loadNativeAddon } from '../src/engine/native-addon.ts';

@@ -3,7 +3,9 @@
 // still goes through every layer — a `max_tokens: 1` chat completion with a tool catalogue.
 //  - requests/s and per-request p50/p99 latency at 1, 8 and 32 concurrent clients (the runtime runs
 //    16 at once and queues the rest, so 32 also measures the queue);
-//  - streaming time to first byte (`stream: true`);
+//  - streaming time to first byte (`stream: true`), for an answer (tool_choice none: text after a
+//    3-token channel header) and for the tool call the greedy tiny model makes (the route sends
+//    nothing until the call's whole header is out: 12 tokens; the report prints the counts);
 //  - HTTP overhead: the same request in-process (planCompletion → startCompletion → collectResponse,
 //    what the route does minus HTTP) is the anchor, so the HTTP ×1 row's ratio is the overhead.
 //
@@ -22,8 +24,10 @@ import type { Row, Suite } from './suite.ts';
 const IN_PROCESS = 'in-process ×1 (plan → runtime → response, no HTTP)';
 const CONCURRENCY = [1, 8, 32] as const;
 const httpTask = (k: number) => `HTTP ×${k} (${k} concurrent max_tokens 1 requests)`;
-const STREAM_MAX_TOKENS = 8;
-const STREAM_TASK = `HTTP stream ×1 (max_tokens ${STREAM_MAX_TOKENS}, read to [DONE])`;
+/** Room for the greedy tool call (13 tokens on the tiny model) to end on its own; 8 would cut it mid-header. */
+const STREAM_MAX_TOKENS = 32;
+const STREAM_TEXT = 'HTTP stream ×1, answer (tool_choice none)';
+const STREAM_TOOL = 'HTTP stream ×1, tool call (tool_choice auto)';
 
 /**
  * The request of client slot `slot`: golden/chat/exo-1362-p1 (one user message, a calculator tool),
@@ -34,7 +38,9 @@ const STREAM_TASK = `HTTP stream ×1 (max_tokens ${STREAM_MAX_TOKENS}, read to [
  * later request of that slot finds its whole prompt cached — the runtime then reuses all but the last
  * prompt token and recomputes that one for its logits. The timed requests are therefore one 1-token
  * step each (plus a KV fork of the cached prefix): this measures the server and the scheduling
- * around the engine, not prefill. The report shows the cached_tokens the responses carried.
+ * around the engine, not prefill. The in-process task, HTTP ×1 and the streams all send client 1's
+ * prompt (the streams' tool_choice changes only the grammar), so they share its entry. The report
+ * shows the cached_tokens the timed responses carried.
  */
 function requestBody(golden: ChatRequest, modelId: string, slot: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const [user] = golden.messages;
@@ -50,26 +56,31 @@ function requestBody(golden: ChatRequest, modelId: string, slot: number, extra: 
   };
 }
 
-/** Per-request wall times (ms) in call order, for percentiles of the timed phase only. */
+/** Per-request wall times (ms) and cached prompt tokens, in call order, for the timed phase only. */
 class Timings {
   readonly ms: number[] = [];
-  cached = { min: Infinity, max: -Infinity };
+  readonly cached: number[] = [];
   constructor(readonly perOp: number) {}
 
-  add(ms: number, cachedTokens?: number): void {
+  add(ms: number, cachedTokens = NaN): void {
     this.ms.push(ms);
-    if (cachedTokens !== undefined) {
-      this.cached.min = Math.min(this.cached.min, cachedTokens);
-      this.cached.max = Math.max(this.cached.max, cachedTokens);
-    }
+    this.cached.push(cachedTokens);
   }
 
   /**
-   * The timings of the measured ops: tinybench warms every task up before it times any, so the
-   * timed ops are the last `samples` calls of each task.
+   * The last `samples` ops' entries: tinybench warms every task up before it times any, so the timed
+   * ops are the last `samples` calls of each task.
    */
-  measured(samples: number): number[] {
-    return this.ms.slice(Math.max(0, this.ms.length - samples * this.perOp));
+  measured<T>(values: readonly T[], samples: number): T[] {
+    return values.slice(Math.max(0, values.length - samples * this.perOp));
+  }
+
+  /** The cached_tokens range over the timed requests, e.g. `134` or `130–134`. */
+  cachedRange(samples: number): string {
+    const c = this.measured(this.cached, samples).filter((n) => !Number.isNaN(n));
+    if (c.length === 0) return '–';
+    const [min, max] = [Math.min(...c), Math.max(...c)];
+    return min === max ? `${min}` : `${min}–${max}`;
   }
 }
 
@@ -104,7 +115,6 @@ export async function createSuite(log: (line: string) => void = console.log): Pr
   const maxSlots = Math.max(...CONCURRENCY);
   const bodies = Array.from({ length: maxSlots }, (_, slot) => requestBody(golden, server.modelId, slot));
   const payloads = bodies.map((b) => JSON.stringify(b));
-  const streamPayload = JSON.stringify(requestBody(golden, server.modelId, 0, { stream: true, max_tokens: STREAM_MAX_TOKENS }));
   // As the route plans (app.ts): startLocalServer passes the model's grammar default and no mapping.
   const planOptions: PlanOptions = { modelId: server.modelId, contextLength: runtime.contextLength, grammar, mapping: {} };
   const promptTokens = planCompletion(bodies[0], planOptions).prompt.length;
@@ -139,79 +149,103 @@ export async function createSuite(log: (line: string) => void = console.log): Pr
     },
   }));
 
-  // --- Streaming: time to the first body byte. The route writes its headers only once the first
-  // completion event exists, then the role chunk and that event's chunk back to back, so the first
-  // byte is the first output delta (≈ first token that makes output). Also timed: the first chunk
-  // that carries content/reasoning/tool_calls, as parsed here, to show the two coincide.
-  const firstByte = new Timings(1);
-  const firstOutput = new Timings(1);
-  let firstReadHadOutput = 0;
-  let streams = 0;
-  const decoder = new TextDecoder();
-  const streamTask = async () => {
-    const t0 = performance.now();
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: streamPayload });
-    if (res.status !== 200 || res.body === null) throw new Error(`stream: HTTP ${res.status}: ${await res.text()}`);
-    let text = '';
-    let reads = 0;
-    let sawOutput = false;
-    for await (const bytes of res.body) {
-      if (reads++ === 0) firstByte.add(performance.now() - t0);
-      text += decoder.decode(bytes, { stream: true });
-      if (!sawOutput) {
+  // --- Streaming: time to the first body byte, each stream read to its [DONE]. The route writes its
+  // headers only once the first completion event exists, then the role chunk and that event's chunk
+  // back to back, so the first byte arrives with the first output delta — not with the first token:
+  // harmony header tokens make no delta. How many tokens that is, is found in-process below (greedy,
+  // so the HTTP streams generate the same tokens). Also timed: the first chunk that carries
+  // content/reasoning/tool_calls as parsed here, to show that it comes in the same read.
+  const makeStream = (name: string, extra: Record<string, unknown>) => {
+    const body = requestBody(golden, server.modelId, 0, { stream: true, max_tokens: STREAM_MAX_TOKENS, ...extra });
+    const payload = JSON.stringify(body);
+    const stats = { name, body, firstByte: new Timings(1), firstOutput: new Timings(1), firstReadHadOutput: [] as boolean[] };
+    const fn = async () => {
+      const t0 = performance.now();
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+      if (res.status !== 200 || res.body === null) throw new Error(`${name}: HTTP ${res.status}: ${await res.text()}`);
+      const decoder = new TextDecoder();
+      let text = '';
+      let reads = 0;
+      let sawOutput = false;
+      for await (const bytes of res.body) {
+        if (reads++ === 0) stats.firstByte.add(performance.now() - t0);
+        text += decoder.decode(bytes, { stream: true });
+        if (sawOutput) continue;
         for (const event of text.split('\n\n')) {
-          if (!event.startsWith('data: {') || !event.endsWith('}')) continue;
-          if (carriesOutput(JSON.parse(event.slice('data: '.length)))) {
-            sawOutput = true;
-            firstOutput.add(performance.now() - t0);
-            if (reads === 1) firstReadHadOutput++;
-            break;
-          }
+          if (!event.startsWith('data: {') || !event.endsWith('}') || !carriesOutput(JSON.parse(event.slice('data: '.length)))) continue;
+          sawOutput = true;
+          stats.firstOutput.add(performance.now() - t0);
+          stats.firstReadHadOutput.push(reads === 1);
+          break;
         }
       }
-    }
-    streams++;
-    if (!sawOutput || !text.endsWith('data: [DONE]\n\n')) throw new Error(`stream: no output chunk or no [DONE]: ${text.slice(-300)}`);
+      if (!sawOutput || !text.endsWith('data: [DONE]\n\n')) throw new Error(`${name}: no output chunk or no [DONE]: ${text.slice(-300)}`);
+    };
+    return { stats, task: { name, fn } };
   };
+  const streams = [makeStream(STREAM_TEXT, { tool_choice: 'none' }), makeStream(STREAM_TOOL, { tool_choice: 'auto' })];
+
+  /** In-process, a stream's first event: what it carries and how many tokens were generated by then. */
+  const firstEvent = async (body: Record<string, unknown>) => {
+    const plan = planCompletion(body, planOptions);
+    const run = startCompletion(runtime, plan, new AbortController().signal);
+    const first = await run.events.next();
+    const tokensAtFirst = run.usage().completion_tokens;
+    let finish = '';
+    for (let e = first; !e.done; e = await run.events.next()) if (e.value.kind === 'finish') finish = e.value.reason;
+    if (first.done || first.value.kind !== 'delta') throw new Error('server bench: a stream began with no delta');
+    return { tokensAtFirst, delta: JSON.stringify(first.value.delta), finish, tokens: run.usage().completion_tokens };
+  };
+  const firstEvents = new Map<string, Awaited<ReturnType<typeof firstEvent>>>();
+  for (const { stats } of streams) {
+    const first = await firstEvent(stats.body);
+    if (first.finish === 'length') throw new Error(`server bench: ${stats.name} ran out of max_tokens (${STREAM_MAX_TOKENS}); raise it`);
+    firstEvents.set(stats.name, first);
+    log(`server: ${stats.name}: first event ${first.delta} after ${first.tokensAtFirst} generated tokens; ${first.tokens} tokens, finish ${first.finish}`);
+  }
 
   const ms = (v: number) => v.toFixed(2);
-  const range = (t: Timings) => (t.cached.min === Infinity ? '–' : t.cached.min === t.cached.max ? `${t.cached.min}` : `${t.cached.min}–${t.cached.max}`);
   const report = (rows: Row[]): string => {
     const row = (task: string) => rows.find((r) => r.task === task)!;
     const anchor = row(IN_PROCESS);
     const one = row(httpTask(1));
     const overhead = one.meanUs / anchor.meanUs;
-    const inProcessMs = inProcess.measured(anchor.samples);
+    const inProcessMs = inProcess.measured(inProcess.ms, anchor.samples);
+    const oneMs = http.get(1)!.measured(http.get(1)!.ms, one.samples);
+    const [p50In, p50Http] = [quantile(inProcessMs, 0.5), quantile(oneMs, 0.5)];
+    const signed = (us: number) => `${us >= 0 ? '+' : '−'}${Math.abs(us).toFixed(0)} µs`;
     const lines = [
       `Per request (prompt ${promptTokens} tokens, max_tokens 1, greedy; requests/s = concurrent requests × ops/s; p50/p99 of each request's own time, measured ops only):`,
       '',
       '| task | requests/s | requests/s vs in-process | p50 (ms) | p99 (ms) | requests timed | cached prompt tokens |',
       '|---|---:|---:|---:|---:|---:|---:|',
-      `| ${IN_PROCESS} | ${anchor.opsPerSec.toFixed(0)} | 1.00 | ${ms(quantile(inProcessMs, 0.5))} | ${ms(quantile(inProcessMs, 0.99))} | ${inProcessMs.length} | ${range(inProcess)} |`,
+      `| ${IN_PROCESS} | ${anchor.opsPerSec.toFixed(0)} | 1.00 | ${ms(quantile(inProcessMs, 0.5))} | ${ms(quantile(inProcessMs, 0.99))} | ${inProcessMs.length} | ${inProcess.cachedRange(anchor.samples)} |`,
       ...CONCURRENCY.map((k) => {
         const r = row(httpTask(k));
         const t = http.get(k)!;
-        const timed = t.measured(r.samples);
+        const timed = t.measured(t.ms, r.samples);
         const rps = k * r.opsPerSec;
-        return `| ${httpTask(k)} | ${rps.toFixed(0)} | ${(rps / anchor.opsPerSec).toFixed(2)} | ${ms(quantile(timed, 0.5))} | ${ms(quantile(timed, 0.99))} | ${timed.length} | ${range(t)} |`;
+        return `| ${httpTask(k)} | ${rps.toFixed(0)} | ${(rps / anchor.opsPerSec).toFixed(2)} | ${ms(quantile(timed, 0.5))} | ${ms(quantile(timed, 0.99))} | ${timed.length} | ${t.cachedRange(r.samples)} |`;
       }),
     ];
-    const stream = row(STREAM_TASK);
-    const fb = firstByte.measured(stream.samples);
-    const fo = firstOutput.measured(stream.samples);
     lines.push(
       '',
-      `Streaming time to first byte (\`stream: true\`, max_tokens ${STREAM_MAX_TOKENS}, concurrency 1, same prompt as slot 1; whole stream read each op):`,
+      `Streaming time to first byte (\`stream: true\`, max_tokens ${STREAM_MAX_TOKENS}, concurrency 1, the prompt of client 1; each op reads the whole stream):`,
       '',
-      '| measured to | p50 (ms) | p99 (ms) | streams timed |',
-      '|---|---:|---:|---:|',
-      `| first byte of the body | ${ms(quantile(fb, 0.5))} | ${ms(quantile(fb, 0.99))} | ${fb.length} |`,
-      `| first chunk with content/reasoning/tool_calls | ${ms(quantile(fo, 0.5))} | ${ms(quantile(fo, 0.99))} | ${fo.length} |`,
+      '| task | tokens generated by the first delta | first delta | p50 first byte (ms) | p99 first byte (ms) | p50 first output chunk (ms) | p99 first output chunk (ms) | first read held it | streams timed |',
+      '|---|---:|---|---:|---:|---:|---:|---:|---:|',
+      ...streams.map(({ stats }) => {
+        const samples = row(stats.name).samples;
+        const fb = stats.firstByte.measured(stats.firstByte.ms, samples);
+        const fo = stats.firstOutput.measured(stats.firstOutput.ms, samples);
+        const same = stats.firstOutput.measured(stats.firstReadHadOutput, samples).filter(Boolean).length;
+        const first = firstEvents.get(stats.name)!;
+        return `| ${stats.name} | ${first.tokensAtFirst} of ${first.tokens} (finish ${first.finish}) | \`${first.delta}\` | ${ms(quantile(fb, 0.5))} | ${ms(quantile(fb, 0.99))} | ${ms(quantile(fo, 0.5))} | ${ms(quantile(fo, 0.99))} | ${same} of ${fo.length} | ${fb.length} |`;
+      }),
       '',
-      `The first read already held an output chunk in ${firstReadHadOutput} of ${streams} streams (warmup included).`,
-      '',
-      `**HTTP overhead = ${overhead.toFixed(2)}× in-process (+${((one.meanUs - anchor.meanUs)).toFixed(0)} µs per request)** — mean op time of \`${httpTask(1)}\` ÷ \`${IN_PROCESS}\`; ` +
-        `the HTTP side includes the client's fetch and JSON parse, fastify's schema check, serialisation and the loopback socket.`,
+      `**HTTP overhead = ${overhead.toFixed(2)}× in-process (${signed(one.meanUs - anchor.meanUs)} per request)** — mean op time of \`${httpTask(1)}\` ÷ \`${IN_PROCESS}\` ` +
+        `(by the p50s: ${(p50Http / p50In).toFixed(2)}×, ${signed((p50Http - p50In) * 1000)}). The HTTP side adds the client's fetch and JSON parse, ` +
+        `fastify's routing, schema check and serialisation, and the loopback socket.`,
     );
     return lines.join('\n');
   };
@@ -219,7 +253,7 @@ export async function createSuite(log: (line: string) => void = console.log): Pr
   return {
     name: 'server',
     anchor: IN_PROCESS,
-    tasks: [{ name: IN_PROCESS, fn: inProcessTask }, ...httpTasks, { name: STREAM_TASK, fn: streamTask }],
+    tasks: [{ name: IN_PROCESS, fn: inProcessTask }, ...httpTasks, ...streams.map((s) => s.task)],
     report,
     // Async (run.ts awaits it): stops the server, then the runtime and the model.
     close: () => server.close(),

@@ -9,9 +9,9 @@ import { completionToChat } from '../src/harmony/harmony-to-chat.ts';
 import { piecesToText, piecesToTokens, renderCompletionPieces, renderTrainingPieces, type Piece } from '../src/harmony/render.ts';
 import { encodeText, specialTokenText, Tok, tokenBytes } from '../src/harmony/tokens.ts';
 import { messageText, type Message } from '../src/harmony/types.ts';
-import { chatRequest } from './arbitraries/chat.ts';
+import { chatRequest } from '../src/harness/arbitraries/chat.ts';
 import { harmonyConversation } from './arbitraries/harmony.ts';
-import { anyText, plainText } from './arbitraries/text.ts';
+import { anyText, plainText } from '../src/harness/arbitraries/text.ts';
 import type { PropertyDef } from './property.ts';
 
 // ── 1. parse(render(c)) = c ─────────────────────────────────────────────────────────────────────

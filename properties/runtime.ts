@@ -13,7 +13,8 @@ import type { ChatMessage, ChatRequest } from '../src/harmony/chat-types.ts';
 import { accumulateDeltas } from '../src/harmony/harmony-to-chat.ts';
 import type { GrammarSpec, SamplingParams } from '../src/engine/runtime-api.ts';
 import type { Runtime } from '../src/engine/runtime.ts';
-import { chatRequest } from './arbitraries/chat.ts';
+import { chatRequest } from '../src/harness/arbitraries/chat.ts';
+import { minimize } from '../src/harness/minimize.ts';
 import type { PropertyDef } from './property.ts';
 
 /** One request to the engine: a token prompt and how to sample it. */
@@ -227,20 +228,5 @@ function simplerHistories(h: History): History[] {
   return out.filter((c) => requestCount(c) < requestCount(h) || c.ops.length < h.ops.length);
 }
 
-/**
- * Delta debugging on top of fast-check's shrinking, which can stop in a local minimum of its own
- * moves: keeps taking the first simpler history that still fails until none does.
- */
-export async function minimizeHistory(h: History, fails: (h: History) => Promise<boolean>): Promise<History> {
-  for (let improved = true; improved; ) {
-    improved = false;
-    for (const candidate of simplerHistories(h)) {
-      if (await fails(candidate)) {
-        h = candidate;
-        improved = true;
-        break;
-      }
-    }
-  }
-  return h;
-}
+/** Delta debugging of a failing history (src/harness/minimize.ts) with the moves above. */
+export const minimizeHistory = (h: History, fails: (h: History) => Promise<boolean>): Promise<History> => minimize(h, simplerHistories, fails);

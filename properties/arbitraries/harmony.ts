@@ -3,7 +3,7 @@
 // back unambiguously (no whitespace; a bare content type only as `<|constrain|>…`).
 import fc from 'fast-check';
 import type { Message } from '../../src/harmony/types.ts';
-import { anyText, headerWord } from './text.ts';
+import { anyText, headerWord } from '../../src/harness/arbitraries/text.ts';
 
 const text = (t: string) => [{ type: 'text' as const, text: t }];
 

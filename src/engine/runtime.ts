@@ -68,7 +68,8 @@ export class Generation implements AsyncIterable<TokenChoice> {
   private readonly buffered: TokenChoice[] = [];
   private ended = false;
   private failure: Error | undefined;
-  private wake: (() => void) | undefined;
+  /** Whoever waits for the next token or the end (the iterator, done(), or both). */
+  private waiters: Array<() => void> = [];
 
   constructor(
     readonly seed: number,
@@ -82,14 +83,24 @@ export class Generation implements AsyncIterable<TokenChoice> {
 
   /** @internal */ push(choice: TokenChoice): void {
     this.buffered.push(choice);
-    this.wake?.();
+    this.wakeAll();
   }
 
   /** @internal */ end(reason: GenerationFinish, error?: Error): void {
     this.finishReason = reason;
     this.failure = error;
     this.ended = true;
-    this.wake?.();
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private next(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<TokenChoice> {
@@ -102,17 +113,13 @@ export class Generation implements AsyncIterable<TokenChoice> {
         if (this.failure) throw this.failure;
         return;
       }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
+      await this.next();
     }
   }
 
   /** Resolves with the finish reason once the generation has ended (also after a cancel). */
   async done(): Promise<GenerationFinish> {
-    while (!this.ended) {
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
+    while (!this.ended) await this.next();
     return this.finishReason!;
   }
 

@@ -69,9 +69,12 @@ export class ChatDeltaStream {
   /** End of generation: closes a message still open (e.g. at the token budget). */
   finish(): ChatDelta[] {
     const done = this.parser.messages.length;
+    const inHeader = this.parser.state === 'Header';
     this.parser.processEos();
     const deltas: ChatDelta[] = [];
-    this.finishMessages(done, deltas);
+    // A header cut off by the budget never reached <|message|>: what the parser recovers from its
+    // words (`to=functions.x` as text) is not a message to show.
+    if (!inHeader) this.finishMessages(done, deltas);
     return deltas;
   }
 

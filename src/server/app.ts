@@ -8,7 +8,7 @@ import type { MappingOptions } from '../harmony/chat-to-harmony.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import { ApiError, toApiError } from './api-error.ts';
 import { startCompletion } from './completion.ts';
-import { planCompletion } from './completion-plan.ts';
+import { planCompletion, type GrammarMode } from './completion-plan.ts';
 import { Metrics } from './metrics.ts';
 import { chatCompletionBodySchema } from './request-schema.ts';
 import { collectResponse, eventChunk, responseMeta, roleChunk, usageChunk, type ResponseMeta } from './response.ts';
@@ -18,8 +18,8 @@ import type { CompletionRun } from './completion.ts';
 export interface ServerOptions {
   runtime: Runtime;
   modelId: string;
-  /** Hold requests to well-formed harmony (see OpenedModel.grammar). */
-  grammar: boolean;
+  /** Which requests the harmony grammar constrains (see OpenedModel.grammar). */
+  grammar: GrammarMode;
   systemFingerprint: string;
   /** Require `Authorization: Bearer KEY` on /v1 and /admin. */
   apiKey?: string;

@@ -66,6 +66,11 @@ export class ChoiceOutput {
     return this.step(raw);
   }
 
+  /** Whether any tool call was shown (`<|call|>` after no call header is not a tool call). */
+  get hasToolCalls(): boolean {
+    return this.stream.hasToolCalls;
+  }
+
   /** The end of generation: closes an open message and releases held-back text. */
   finish(): ChoiceStep {
     if (this.stopped) return { deltas: [], logprobs: [] };

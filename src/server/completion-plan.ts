@@ -9,11 +9,17 @@ import { ApiError, invalidRequest } from './api-error.ts';
 /** Budget when the request names none: this much, or what the context has left if less. */
 export const DEFAULT_MAX_TOKENS = 4096;
 
+/**
+ * Which requests the harmony grammar holds to well-formed harmony: every one, those that declare
+ * tools (the tiny model: tool use must be well-formed to be useful; plain chats stay unconstrained,
+ * as on a real model), or only those whose tool_choice is not auto (real checkpoints).
+ */
+export type GrammarMode = 'always' | 'tools' | 'tool-choice';
+
 export interface PlanOptions {
   modelId: string;
   contextLength: number;
-  /** Constrain every request to well-formed harmony (the tiny model needs it to end its messages). */
-  grammar: boolean;
+  grammar: GrammarMode;
   mapping: MappingOptions;
 }
 
@@ -45,7 +51,7 @@ interface Body extends ChatRequest {
   stream_options?: { include_usage?: boolean } | null;
 }
 
-function grammarFor(body: Body, always: boolean): GrammarSpec | null {
+function grammarFor(body: Body, mode: GrammarMode): GrammarSpec | null {
   const tools = (body.tools ?? []).map((t) => t.function.name);
   const choice: ChatToolChoice = body.tool_choice ?? 'auto';
   if (typeof choice === 'object') {
@@ -56,7 +62,8 @@ function grammarFor(body: Body, always: boolean): GrammarSpec | null {
   }
   if (choice === 'required' && tools.length === 0) throw invalidRequest(`tool_choice 'required' needs at least one tool`, 'tool_choice');
   // Without the grammar the model may do as it likes; tool_choice other than auto needs it.
-  if (!always && choice === 'auto') return null;
+  const wanted = choice !== 'auto' || mode === 'always' || (mode === 'tools' && tools.length > 0);
+  if (!wanted) return null;
   return { tools, toolChoice: choice };
 }
 

@@ -66,7 +66,9 @@ async function* choiceEvents(g: Generation, out: ChoiceOutput, index: number, wi
       break;
     }
   }
-  const reason = out.stopped ? 'stop' : await g.done();
+  const ended = out.stopped ? 'stop' : await g.done();
+  // finish_reason tool_calls promises tool calls: a bare `<|call|>` ends the answer like a stop.
+  const reason = ended === 'tool_calls' && !out.hasToolCalls ? 'stop' : ended;
   const last = out.finish();
   for (const delta of last.deltas) yield { kind: 'delta', index, delta, logprobs: lp([]) };
   yield { kind: 'finish', index, reason: reason === 'cancelled' && !out.stopped ? 'cancelled' : reason, logprobs: lp(last.logprobs) };

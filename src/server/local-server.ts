@@ -3,6 +3,7 @@
 import type { MappingOptions } from '../harmony/chat-to-harmony.ts';
 import type { RuntimeOptions } from '../engine/runtime.ts';
 import { buildServer, type AmnesiaServer } from './app.ts';
+import type { GrammarMode } from './completion-plan.ts';
 import { openModel, type OpenedModel } from './open-model.ts';
 
 export interface LocalServerOptions {
@@ -13,7 +14,7 @@ export interface LocalServerOptions {
   mapping?: MappingOptions;
   bodyLimit?: number;
   /** Override the model's default (see OpenedModel.grammar). */
-  grammar?: boolean;
+  grammar?: GrammarMode;
   /** Default 127.0.0.1 and a free port. */
   host?: string;
   port?: number;

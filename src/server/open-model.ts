@@ -6,6 +6,7 @@ import { loadCheckpoint } from '../engine/checkpoint.ts';
 import { ensureTinyCheckpoint, TINY_VERSION } from '../engine/make-tiny.ts';
 import { loadNativeAddon } from '../engine/native-addon.ts';
 import { Runtime, type RuntimeOptions } from '../engine/runtime.ts';
+import type { GrammarMode } from './completion-plan.ts';
 
 export const TINY_MODEL_ID = 'gpt-oss-tiny';
 
@@ -14,10 +15,11 @@ export interface OpenedModel {
   id: string;
   runtime: Runtime;
   /**
-   * Whether requests are held to well-formed harmony by default: yes for the tiny random model,
-   * which would otherwise rarely end a message; no for real checkpoints, which speak harmony.
+   * Which requests are held to well-formed harmony by default: on the tiny random model those with
+   * tools (its tool calls would rarely be well-formed otherwise); on real checkpoints, which speak
+   * harmony, only those whose tool_choice needs enforcing.
    */
-  grammar: boolean;
+  grammar: GrammarMode;
   /** `system_fingerprint`: changes whenever the weights or the engine configuration do. */
   fingerprint: string;
   close(): Promise<void>;
@@ -27,16 +29,18 @@ export async function openModel(source: string, options: RuntimeOptions = {}): P
   const tiny = source === 'tiny';
   const dir = tiny ? await ensureTinyCheckpoint(1) : resolve(source);
   const spec = loadCheckpoint(dir);
-  const model = new (loadNativeAddon().NativeModel)(spec);
+  const addon = loadNativeAddon();
+  const model = new addon.NativeModel(spec);
   const runtime = new Runtime(model, spec, options);
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify({ config: spec.config, tiny: tiny ? TINY_VERSION : null, options: { ...options, failpoints: [...runtime.failpoints] } }))
+    // The kernel set changes the last bits of the logits, and so can change sampled tokens.
+    .update(JSON.stringify({ config: spec.config, tiny: tiny ? TINY_VERSION : null, simd: addon.simd(), options: { ...options, failpoints: [...runtime.failpoints] } }))
     .digest('hex')
     .slice(0, 10);
   return {
     id: tiny ? TINY_MODEL_ID : basename(dir),
     runtime,
-    grammar: tiny,
+    grammar: tiny ? 'tools' : 'tool-choice',
     fingerprint: `fp_${fingerprint}`,
     close: async () => {
       await runtime.close();

@@ -1,0 +1,80 @@
+// What a target can do, learnt at start: a property needing a missing capability is skipped and
+// reported, not failed. Calibration repeats one request in isolation, so a target that is
+// nondeterministic on its own is reported as such, apart from one whose answers depend on history.
+import { answerOf, sameAnswer } from './answer.ts';
+import type { ChatClient, Observation } from './client.ts';
+import { UnreachableError } from './transport.ts';
+
+/**
+ * `seed`: seeded requests at temperature 1 were reproducible in isolation, so generated requests may
+ * use seeds; `seedAccepted`: the target takes the parameter at all (seeded reproducibility checks it).
+ */
+export type Capability = 'stream' | 'streamOptions' | 'tools' | 'toolChoice' | 'n' | 'seed' | 'seedAccepted' | 'logprobs' | 'flush';
+
+export interface Capabilities extends Record<Capability, boolean> {
+  /** Identical requests sent one after another, alone, got identical answers. */
+  deterministic: boolean;
+}
+
+const PROBE_TOOL = {
+  type: 'function',
+  function: { name: 'get_time', description: 'Current UTC time.', parameters: { type: 'object', properties: {} } },
+};
+
+/** A request the probe and calibration send. */
+export const probeRequest = (model: string): Record<string, unknown> => ({
+  model,
+  messages: [{ role: 'user', content: 'What is 2+2?' }],
+  max_tokens: 8,
+  temperature: 0,
+});
+
+const ok = (o: Observation) => o.status === 200 && !o.problem;
+
+export async function probe(client: ChatClient, model: string, calibrationRuns = 3): Promise<Capabilities> {
+  const base = probeRequest(model);
+  const first = await client.chat({ body: base, stream: false });
+  if (!ok(first)) {
+    const why = first.problem ?? JSON.stringify(first.json)?.slice(0, 300);
+    throw new UnreachableError(`the target answered the probe request with HTTP ${first.status}: ${why}`);
+  }
+  const json = async (extra: Record<string, unknown>) => client.chat({ body: { ...base, ...extra }, stream: false });
+  const streamed = await client.chat({ body: base, stream: true });
+  // The probe client adds no stream fields, so this asks for the usage chunk itself.
+  const withUsage = await client.chat({ body: { ...base, stream: true, stream_options: { include_usage: true } }, stream: false });
+  const tools = await json({ tools: [PROBE_TOOL] });
+  const required = await json({ tools: [PROBE_TOOL], tool_choice: 'required' });
+  const n = await json({ n: 2 });
+  const logprobs = await json({ logprobs: true, top_logprobs: 1 });
+  let flush = false;
+  try {
+    flush = await client.flush();
+  } catch {
+    flush = false;
+  }
+  // In isolation: on a flushed cache where the target has the endpoint, so that a cache that leaks
+  // into an exact repeat (exo #1362) is not mistaken for nondeterminism.
+  const calibration: Observation[] = [];
+  for (let i = 0; i < calibrationRuns; i++) {
+    if (flush) await client.flush();
+    calibration.push(await client.chat({ body: base, stream: false }));
+  }
+  const reference = answerOf(calibration[0]!);
+  const seeded: Observation[] = [];
+  for (let i = 0; i < 2; i++) {
+    if (flush) await client.flush();
+    seeded.push(await json({ temperature: 1, seed: 1 }));
+  }
+  return {
+    stream: ok(streamed) && streamed.events !== undefined && streamed.done === true,
+    streamOptions: (withUsage.events ?? []).some((e) => typeof e === 'object' && e !== null && (e as { usage?: unknown }).usage),
+    tools: ok(tools),
+    toolChoice: ok(required),
+    n: ok(n) && answerOf(n).choices.length === 2,
+    seed: seeded.every(ok) && sameAnswer(answerOf(seeded[0]!), answerOf(seeded[1]!)),
+    seedAccepted: seeded.every(ok),
+    logprobs: ok(logprobs) && answerOf(logprobs).choices[0]?.logprobs !== undefined,
+    flush,
+    deterministic: calibration.every((o) => ok(o) && sameAnswer(reference, answerOf(o))),
+  };
+}

@@ -1,0 +1,146 @@
+// `check()` and `replay()`: the harness as a library (what `amnesia check` / `amnesia replay` and
+// other projects' test suites call). A target is a URL (any OpenAI-compatible server) or, without
+// one, the embedded reference server on the tiny model, run in-process.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { failpointsFromEnv } from '../engine/failpoints.ts';
+import type { RuntimeOptions } from '../engine/runtime.ts';
+import { startLocalServer, type LocalServer } from '../server/local-server.ts';
+import { ChatClient } from './client.ts';
+import { checkRecording, type Violation } from './check.ts';
+import { probe, type Capabilities } from './probe.ts';
+import { properties as allProperties, type HarnessProperty } from './properties.ts';
+import { checkProperty, type PropertyResult, type RunOptions, type Target } from './runner.ts';
+import { runScenario, type Recording } from './run.ts';
+import { loadScenario, withModel, type Scenario } from './scenario.ts';
+import { httpTransport, injectTransport, type Transport } from './transport.ts';
+
+export interface TargetOptions {
+  /** Base URL of an OpenAI-compatible API (ending in /v1). Absent: the embedded server on the tiny model. */
+  target?: string;
+  /** The model to ask for (default: the first the target lists). */
+  model?: string;
+  apiKey?: string;
+  /** Runtime options of the embedded server (failpoints default to AMNESIA_FAILPOINTS). */
+  embedded?: RuntimeOptions;
+  timeoutMs?: number;
+}
+
+export interface CheckOptions extends TargetOptions {
+  /** Property names (default: all). */
+  properties?: string[];
+  /** Scenarios per property (default 25). */
+  runs?: number;
+  seed?: number;
+  /** Seconds for the whole check; split evenly between the properties. */
+  timeBudgetSeconds?: number;
+  /** Largest max_tokens of a generated request (default 8). */
+  maxTokens?: number;
+  /** Largest burst of concurrent requests (default 4). */
+  concurrency?: number;
+  /** Stored bug reports to check first (default: spec/scenarios/*.json). */
+  scenarios?: Scenario[];
+  onProgress?: RunOptions['onProgress'];
+}
+
+export interface CheckReport {
+  target: string;
+  model: string;
+  caps: Capabilities;
+  seed: number;
+  results: PropertyResult[];
+  ok: boolean;
+}
+
+interface OpenTarget extends Target {
+  name: string;
+  close(): Promise<void>;
+}
+
+/** The scenarios shipped in spec/scenarios/. */
+export function builtinScenarios(): Scenario[] {
+  const dir = fileURLToPath(new URL('../../spec/scenarios/', import.meta.url));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => loadScenario(join(dir, f)));
+}
+
+/** Connects (or starts the embedded server), probes and calibrates. Throws UnreachableError. */
+export async function openTarget(options: TargetOptions): Promise<OpenTarget> {
+  let transport: Transport;
+  let local: LocalServer | undefined;
+  if (options.target === undefined) {
+    local = await startLocalServer({ runtime: { failpoints: failpointsFromEnv(), ...options.embedded } });
+    transport = injectTransport(local.server.app, `embedded ${local.modelId} (in-process)`);
+  } else {
+    transport = httpTransport(options.target, options.apiKey);
+  }
+  try {
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const probeClient = new ChatClient(transport, { includeUsage: false, timeoutMs });
+    const model = options.model ?? (await probeClient.models())?.[0];
+    if (model === undefined) throw new Error(`${transport.name} lists no models: pass --model`);
+    const caps = await probe(probeClient, model);
+    const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs });
+    return { name: transport.name, client, model, caps, close: async () => local?.close() };
+  } catch (e) {
+    await local?.close();
+    throw e;
+  }
+}
+
+export function selectProperties(names: string[] | undefined): HarnessProperty[] {
+  if (names === undefined || names.length === 0) return allProperties;
+  return names.map((n) => {
+    const p = allProperties.find((q) => q.name === n);
+    if (!p) throw new RangeError(`unknown property '${n}' (known: ${allProperties.map((q) => q.name).join(', ')})`);
+    return p;
+  });
+}
+
+export async function check(options: CheckOptions = {}): Promise<CheckReport> {
+  const selected = selectProperties(options.properties);
+  const target = await openTarget(options);
+  const seed = options.seed ?? Date.now() % 2 ** 31;
+  try {
+    const examples = (options.scenarios ?? builtinScenarios()).map((s) => withModel(s, target.model));
+    const results: PropertyResult[] = [];
+    const budgetMs = options.timeBudgetSeconds !== undefined ? (options.timeBudgetSeconds * 1000) / selected.length : undefined;
+    for (const property of selected) {
+      const run: RunOptions = {
+        runs: options.runs ?? 25,
+        seed,
+        // Stored scenarios seed the property they were written for (history independence by default).
+        examples: property.name === 'history-independence' ? examples : [],
+        ...(budgetMs !== undefined ? { timeBudgetMs: budgetMs } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      };
+      results.push(await checkProperty(target, property, run, { maxTokens: options.maxTokens ?? 8, concurrency: options.concurrency ?? 4 }));
+    }
+    return { target: target.name, model: target.model, caps: target.caps, seed, results, ok: results.every((r) => r.status !== 'failed') };
+  } finally {
+    await target.close();
+  }
+}
+
+export interface ReplayReport {
+  target: string;
+  model: string;
+  scenario: Scenario;
+  recording: Recording;
+  violation: Violation | undefined;
+}
+
+/** Runs one scenario and checks it (its expectations and the universal rules). */
+export async function replay(scenario: Scenario, options: TargetOptions = {}): Promise<ReplayReport> {
+  const target = await openTarget(options);
+  try {
+    const s = withModel(scenario, target.model);
+    const recording = await runScenario(target.client, s);
+    return { target: target.name, model: target.model, scenario: s, recording, violation: checkRecording(recording, { deterministic: target.caps.deterministic }) };
+  } finally {
+    await target.close();
+  }
+}
