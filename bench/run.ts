@@ -62,8 +62,7 @@ async function main(): Promise<void> {
     try {
       results.push({ suite, rows: await runSuite(suite, options) });
     } finally {
-      // close is typed () => void, but an async one (a server's) returns a promise: wait for it, so
-      // the next suite does not start while this one is still shutting down.
+      // Wait for an async close (a server's), so the next suite does not start while this one shuts down.
       await suite.close?.();
     }
   }

@@ -18,7 +18,7 @@ export interface Suite {
   /** Extra lines printed after the suite's table (e.g. a roofline table), from the measured rows. */
   report?: (rows: Row[]) => string;
   /** Releases what the suite holds (models, engines) once it has run. */
-  close?: () => void;
+  close?: () => void | Promise<void>;
 }
 
 export interface Row {

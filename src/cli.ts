@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // amnesia's command line. Each command lives in src/commands/; mistakes get one line and exit 2.
+import { checkCommand, checkUsage, type CommandResult } from './commands/check.ts';
 import { modelCommand, modelUsage } from './commands/model.ts';
 import { renderCommand, renderUsage } from './commands/render.ts';
+import { replayCommand, replayUsage } from './commands/replay.ts';
 import { serveCommand, serveUsage } from './commands/serve.ts';
 import { UsageError } from './commands/usage-error.ts';
 
-const commands: Record<string, { usage: string; run: (argv: string[]) => string | Promise<string> }> = {
+/** A command prints its result; a CommandResult also chooses the exit code (check: 1 = a property failed). */
+const commands: Record<string, { usage: string; run: (argv: string[]) => string | CommandResult | Promise<string | CommandResult> }> = {
+  check: { usage: checkUsage, run: checkCommand },
+  replay: { usage: replayUsage, run: replayCommand },
   render: { usage: renderUsage, run: renderCommand },
   serve: { usage: serveUsage, run: serveCommand },
   model: { usage: modelUsage, run: modelCommand },
@@ -24,8 +29,13 @@ async function main(argv: string[]): Promise<number> {
   const command = commands[name];
   try {
     if (command === undefined) throw new UsageError(`unknown command '${name}' (try: ${Object.keys(commands).join(', ')})`);
-    process.stdout.write(`${await command.run(rest)}\n`);
-    return 0;
+    const result = await command.run(rest);
+    if (typeof result === 'string') {
+      process.stdout.write(`${result}\n`);
+      return 0;
+    }
+    process.stdout.write(`${result.text}\n`);
+    return result.code;
   } catch (e) {
     // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes.
     const code = (e as NodeJS.ErrnoException).code;

@@ -23,8 +23,10 @@ type Json = Record<string, any>;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
+/** The objects of what should be an array of objects (servers under test send anything). */
+const objects = (v: unknown): Json[] => (Array.isArray(v) ? v.map((x) => (isObject(x) ? x : {})) : []);
 const logprobsOf = (lp: unknown) =>
-  isObject(lp) && Array.isArray(lp.content) ? (lp.content as Json[]).map((e) => ({ token: String(e.token), logprob: Number(e.logprob) })) : undefined;
+  isObject(lp) && Array.isArray(lp.content) ? objects(lp.content).map((e) => ({ token: String(e.token), logprob: Number(e.logprob) })) : undefined;
 
 function usageOf(u: unknown): Answer['usage'] {
   if (!isObject(u)) return undefined;
@@ -44,12 +46,12 @@ function foldStream(events: unknown[]): { choices: ChoiceAnswer[]; usage?: Answe
     if (!isObject(chunk)) continue;
     if ('error' in chunk) return { choices, error: errorOf(chunk) };
     if (chunk.usage) usage = usageOf(chunk.usage);
-    for (const c of Array.isArray(chunk.choices) ? (chunk.choices as Json[]) : []) {
+    for (const c of objects(chunk.choices)) {
       const choice = (choices[Number(c.index) || 0] ??= { content: '', reasoning: '', toolCalls: [], finish: null });
       const d = isObject(c.delta) ? c.delta : {};
       choice.content += text(d.content);
       choice.reasoning += text(d.reasoning) + text(d.reasoning_content);
-      for (const tc of Array.isArray(d.tool_calls) ? (d.tool_calls as Json[]) : []) {
+      for (const tc of objects(d.tool_calls)) {
         const call = (choice.toolCalls[Number(tc.index) || 0] ??= { name: '', arguments: '' });
         call.name += text(tc.function?.name);
         call.arguments += text(tc.function?.arguments);
@@ -70,12 +72,12 @@ export function answerOf(obs: Observation): Answer {
   }
   const body = obs.json;
   if (obs.status >= 400 || !isObject(body) || !Array.isArray(body.choices)) return { status: obs.status, error: errorOf(body), choices: [] };
-  const choices = (body.choices as Json[]).map((c): ChoiceAnswer => {
+  const choices = objects(body.choices).map((c): ChoiceAnswer => {
     const m = isObject(c.message) ? c.message : {};
     const answer: ChoiceAnswer = {
       content: text(m.content),
       reasoning: text(m.reasoning) + text(m.reasoning_content),
-      toolCalls: (Array.isArray(m.tool_calls) ? (m.tool_calls as Json[]) : []).map((tc) => ({ name: text(tc.function?.name), arguments: text(tc.function?.arguments) })),
+      toolCalls: objects(m.tool_calls).map((tc) => ({ name: text(tc.function?.name), arguments: text(tc.function?.arguments) })),
       finish: c.finish_reason == null ? null : String(c.finish_reason),
     };
     const lp = logprobsOf(c.logprobs);
@@ -157,6 +159,10 @@ export function shapeProblems(obs: Observation, choicesAsked = 1): string[] {
     if (choices.length !== choicesAsked) problems.push(`${choices.length} choices for n = ${choicesAsked}`);
     choices.forEach((c, i) => {
       if (c.index !== i) problems.push(`choices[${i}].index is ${c.index}`);
+      const calls = c.message?.tool_calls;
+      if (calls !== undefined && calls !== null && (!Array.isArray(calls) || calls.some((t: unknown) => !isObject(t) || typeof (t as Json).id !== 'string' || !isObject((t as Json).function)))) {
+        problems.push(`choices[${i}].message.tool_calls is not a list of {id, type, function}: ${JSON.stringify(calls).slice(0, 200)}`);
+      }
       if (c.message?.role !== 'assistant') problems.push(`choices[${i}].message.role is ${JSON.stringify(c.message?.role)}`);
       if (!['stop', 'length', 'tool_calls', 'content_filter'].includes(c.finish_reason)) problems.push(`choices[${i}].finish_reason is ${JSON.stringify(c.finish_reason)}`);
     });

@@ -27,11 +27,15 @@ export interface CheckOptions {
   deterministic?: boolean;
 }
 
-const completed = (e: Entry) => !e.obs.cancelled && e.call.raw === undefined;
+/**
+ * Answers that count: not cancelled, not a malformed body, and not "busy" (429/503), which a server
+ * may rightly say under load and which says nothing about the request's answer.
+ */
+const completed = (e: Entry) => !e.obs.cancelled && e.call.raw === undefined && e.obs.status !== 429 && e.obs.status !== 503;
 const overlaps = (a: Entry, b: Entry) => a.obs.started < b.obs.ended && b.obs.started < a.obs.ended;
 const textOf = (a: Answer) => a.choices.map((c) => `${c.reasoning}\u0000${c.content}\u0000${c.toolCalls.map((t) => t.name + t.arguments).join('\u0000')}`).join('\u0001');
 
-/** The earlier entry whose answer the wrong answer repeats, or whose request text it contains. */
+/** The earlier entry (another request) whose answer the wrong answer repeats. */
 function leakSource(rec: Recording, offending: number, actual: Answer): number | undefined {
   const actualText = textOf(actual);
   for (let i = offending - 1; i >= 0; i--) {
@@ -77,7 +81,7 @@ export function checkRecording(rec: Recording, options: CheckOptions = {}): Viol
   for (const [i, e] of entries.entries()) {
     if (e.call.raw === undefined) continue;
     const problems = e.obs.status >= 400 && e.obs.status < 500 ? envelopeProblems(e.obs.json) : [`HTTP ${e.obs.status}, not a 4xx`, ...(e.obs.status >= 400 ? envelopeProblems(e.obs.json) : [])];
-    if (problems.length > 0) return { kind: 'envelope', message: `${label(rec, i)} ${JSON.stringify(e.call.raw.slice(0, 80))}: ${problems.join('; ')}`, entries: [i] };
+    if (problems.length > 0) return { kind: 'envelope', message: `${label(rec, i)} ${JSON.stringify(e.call.raw.length > 300 ? `${e.call.raw.slice(0, 300)}…` : e.call.raw)}: ${problems.join('; ')}`, entries: [i] };
   }
 
   for (const [i, e] of entries.entries()) {
@@ -143,10 +147,11 @@ export function checkRecording(rec: Recording, options: CheckOptions = {}): Viol
   for (const [i, e] of entries.entries()) {
     const stop = e.call.body.stop;
     if (typeof stop !== 'string' || !answers[i] || answers[i]!.status !== 200) continue;
-    const base = entries.findIndex((x, j) => j < i && x.key === requestKey({ ...e.call.body, stop: undefined }) && completed(x));
+    const base = entries.findIndex((x, j) => j < i && x.key === requestKey({ ...e.call.body, stop: undefined }) && completed(x) && answers[j]?.status === 200);
     if (base < 0 || !deterministic) continue;
-    const full = answers[base]!.choices[0]!;
-    const got = answers[i]!.choices[0]!;
+    const full = answers[base]!.choices[0];
+    const got = answers[i]!.choices[0];
+    if (!full || !got) continue;
     const cut = full.content.indexOf(stop);
     const want = cut < 0 ? full.content : full.content.slice(0, cut);
     if (got.content !== want || got.content.includes(stop) || (cut >= 0 && got.finish !== 'stop')) {

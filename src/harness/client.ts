@@ -90,13 +90,19 @@ export class ChatClient {
         },
       });
       const text = decoder();
-      for await (const bytes of res.body) {
-        parser.feed(text.decode(bytes, { stream: true }));
-        if (call.cancelAfter !== undefined && obs.events!.length >= call.cancelAfter && !obs.done) {
-          obs.cancelled = true;
-          controller.abort();
-          break;
+      try {
+        for await (const bytes of res.body) {
+          parser.feed(text.decode(bytes, { stream: true }));
+          if (call.cancelAfter !== undefined && obs.events!.length >= call.cancelAfter && !obs.done) {
+            // The client goes away: the connection closes, and the server should stop generating.
+            obs.cancelled = true;
+            controller.abort();
+            break;
+          }
         }
+      } catch (e) {
+        // Leaving the body after the abort rejects with AbortError (fetch); that is the cancel itself.
+        if (!obs.cancelled) throw e;
       }
       obs.ended = this.now();
       return obs;

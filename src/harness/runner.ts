@@ -10,12 +10,18 @@ import type { Capabilities } from './probe.ts';
 import type { GenerationContext, HarnessProperty } from './properties.ts';
 import { requestCount, type Scenario, type Step } from './scenario.ts';
 import { runScenario, type Recording } from './run.ts';
+import { UnreachableError } from './transport.ts';
 
 export interface RunOptions {
   runs: number;
   seed: number;
   /** Stop generating new scenarios after this long (shrinking still finishes). */
   timeBudgetMs?: number;
+  /**
+   * How long fast-check may shrink a failure, ms (default 20 s): past it, the smallest failure so far
+   * is kept and delta debugging, which drops whole steps quickly, finishes the job.
+   */
+  shrinkBudgetMs?: number;
   /** Scenarios to check first (stored bug reports), when they fit the property. */
   examples?: Scenario[];
   onProgress?: (event: { property: string; phase: 'checking' | 'shrinking'; done: number; requests?: number }) => void;
@@ -34,7 +40,7 @@ export interface PropertyResult {
   property: string;
   statement: string;
   status: 'passed' | 'failed' | 'skipped';
-  /** Why it was skipped (a missing capability, a nondeterministic target). */
+  /** Why it was skipped (a missing capability, a nondeterministic target), or the error that stopped it. */
   reason?: string;
   scenarios: number;
   requests: number;
@@ -46,6 +52,13 @@ export interface Target {
   client: ChatClient;
   model: string;
   caps: Capabilities;
+  /**
+   * Brings the target back to its starting state before each history, as far as it can be: the
+   * embedded server restarts; a URL target with the flush endpoint is flushed. Without it, state a
+   * server keeps (as exo kept its cache "until restart") carries over from one history to the next,
+   * and shrinking and replay see a different server than the search did.
+   */
+  reset?(): Promise<void>;
 }
 
 /** Each distinct request of a recording, alone on a flushed server. */
@@ -61,6 +74,7 @@ async function coldBaseline(client: ChatClient, rec: Recording): Promise<Map<str
 
 /** Runs a scenario and checks it; for a property with a cold baseline, against that too. */
 export async function evaluate(target: Target, scenario: Scenario, property?: HarnessProperty): Promise<{ recording: Recording; violation: Violation | undefined }> {
+  await target.reset?.();
   const recording = await runScenario(target.client, scenario);
   const baseline = property?.coldBaseline && target.caps.flush ? await coldBaseline(target.client, recording) : undefined;
   const violation = checkRecording(recording, { deterministic: target.caps.deterministic, ...(baseline ? { baseline } : {}) });
@@ -112,13 +126,18 @@ export async function checkProperty(target: Target, property: HarnessProperty, o
   let scenarios = 0;
   let requests = 0;
   let shrinking = false;
+  let shrinkStarted = 0;
+  const shrinkBudget = options.shrinkBudgetMs ?? 20_000;
   const details = await fc.check(
     fc.asyncProperty(arbitrary, async (scenario) => {
+      // Out of shrinking time: report every further candidate as passing, so fast-check stops here.
+      if (shrinking && Date.now() - shrinkStarted > shrinkBudget) return;
       scenarios++;
       requests += requestCount(scenario);
       options.onProgress?.({ property: property.name, phase: shrinking ? 'shrinking' : 'checking', done: scenarios, requests });
       const { recording, violation } = await evaluate(target, scenario, property);
       if (violation) {
+        if (!shrinking) shrinkStarted = Date.now();
         shrinking = true;
         throw new ViolationError(recording, violation);
       }
@@ -133,14 +152,19 @@ export async function checkProperty(target: Target, property: HarnessProperty, o
   if (!details.failed || details.counterexample === null) {
     return { ...base, status: 'passed', scenarios, requests, ms: Date.now() - started };
   }
+  if (!(details.errorInstance instanceof ViolationError)) {
+    // Not a broken rule but a broken run (a timeout, a missing endpoint): reported as an error.
+    if (details.errorInstance instanceof UnreachableError) throw details.errorInstance;
+    return { ...base, status: 'failed', reason: `error: ${String(details.errorInstance)}`, scenarios, requests, ms: Date.now() - started };
+  }
   let last: { recording: Recording; violation: Violation } | undefined;
   const fails = async (candidate: Scenario) => {
     scenarios++;
     requests += requestCount(candidate);
     options.onProgress?.({ property: property.name, phase: 'shrinking', done: scenarios, requests });
-    const r = await evaluate(target, candidate, property);
-    if (r.violation) last = { recording: r.recording, violation: r.violation };
-    return r.violation !== undefined;
+    const r = await evaluate(target, candidate, property).catch(() => undefined);
+    if (r?.violation) last = { recording: r.recording, violation: r.violation };
+    return r?.violation !== undefined;
   };
   const shrunk = await minimize(details.counterexample[0], simplerScenarios, fails);
   // The evidence is a fresh run of the final scenario; a bug that does not reproduce keeps the first evidence.
@@ -151,6 +175,15 @@ export async function checkProperty(target: Target, property: HarnessProperty, o
   const pair = violation.entries.filter((i) => i >= 0).map((i) => final.recording.entries[i]!.step + 1);
   if (pair.length === 2 && pair[0] !== pair[1] && (violation.kind === 'history' || violation.kind === 'concurrency' || violation.kind === 'stream')) {
     scenario.expect = [{ equal: [pair[0]!, pair[1]!] }];
+  }
+  const bad = final.recording.entries[violation.entries.at(-1)!];
+  if (violation.kind === 'cache' && bad && bad.call.raw === undefined) {
+    // The cold run becomes part of the report: flush, send the same request alone; it must answer the same.
+    const name = Object.entries(scenario.requests).find(([, b]) => JSON.stringify(b) === JSON.stringify(bad.call.body))?.[0];
+    if (name !== undefined) {
+      scenario.steps = [...scenario.steps, { flush: true }, { send: name }];
+      scenario.expect = [{ equal: [scenario.steps.length, bad.step + 1] }];
+    }
   }
   return {
     ...base,

@@ -8,11 +8,11 @@ import { failpointsFromEnv } from '../engine/failpoints.ts';
 import type { RuntimeOptions } from '../engine/runtime.ts';
 import { startLocalServer, type LocalServer } from '../server/local-server.ts';
 import { ChatClient } from './client.ts';
-import { checkRecording, type Violation } from './check.ts';
+import type { Violation } from './check.ts';
 import { probe, type Capabilities } from './probe.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
-import { checkProperty, type PropertyResult, type RunOptions, type Target } from './runner.ts';
-import { runScenario, type Recording } from './run.ts';
+import { checkProperty, evaluate, type PropertyResult, type RunOptions, type Target } from './runner.ts';
+import type { Recording } from './run.ts';
 import { loadScenario, withModel, type Scenario } from './scenario.ts';
 import { httpTransport, injectTransport, type Transport } from './transport.ts';
 
@@ -53,6 +53,13 @@ export interface CheckReport {
   ok: boolean;
 }
 
+/**
+ * The embedded server is configured to be hard on itself: a prefix cache that holds about one
+ * conversation (so histories hit, miss, evict and supersede entries) and small prefill chunks (so
+ * requests share steps). A correct engine answers the same whatever the configuration.
+ */
+export const EMBEDDED_RUNTIME: RuntimeOptions = { kvBytes: 32 * 2 ** 20, cacheBytes: 256 * 1024, maxStepTokens: 64 };
+
 interface OpenTarget extends Target {
   name: string;
   close(): Promise<void>;
@@ -71,9 +78,15 @@ export function builtinScenarios(): Scenario[] {
 export async function openTarget(options: TargetOptions): Promise<OpenTarget> {
   let transport: Transport;
   let local: LocalServer | undefined;
+  let restart: (() => Promise<void>) | undefined;
   if (options.target === undefined) {
-    local = await startLocalServer({ runtime: { failpoints: failpointsFromEnv(), ...options.embedded } });
-    transport = injectTransport(local.server.app, `embedded ${local.modelId} (in-process)`);
+    const start = () => startLocalServer({ runtime: { ...EMBEDDED_RUNTIME, failpoints: failpointsFromEnv(), ...options.embedded } });
+    local = await start();
+    transport = injectTransport(() => local!.server.app, `embedded ${local.modelId} (in-process)`);
+    restart = async () => {
+      await local!.close();
+      local = await start();
+    };
   } else {
     transport = httpTransport(options.target, options.apiKey);
   }
@@ -84,7 +97,8 @@ export async function openTarget(options: TargetOptions): Promise<OpenTarget> {
     if (model === undefined) throw new Error(`${transport.name} lists no models: pass --model`);
     const caps = await probe(probeClient, model);
     const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs });
-    return { name: transport.name, client, model, caps, close: async () => local?.close() };
+    const reset = restart ?? (caps.flush ? async () => void (await client.flush()) : undefined);
+    return { name: transport.name, client, model, caps, ...(reset ? { reset } : {}), close: async () => local?.close() };
   } catch (e) {
     await local?.close();
     throw e;
@@ -138,8 +152,9 @@ export async function replay(scenario: Scenario, options: TargetOptions = {}): P
   const target = await openTarget(options);
   try {
     const s = withModel(scenario, target.model);
-    const recording = await runScenario(target.client, s);
-    return { target: target.name, model: target.model, scenario: s, recording, violation: checkRecording(recording, { deterministic: target.caps.deterministic }) };
+    // From the target's starting state, as the search ran it (the probe's requests are gone).
+    const { recording, violation } = await evaluate(target, s);
+    return { target: target.name, model: target.model, scenario: s, recording, violation };
   } finally {
     await target.close();
   }

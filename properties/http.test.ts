@@ -1,0 +1,77 @@
+// The harness against the reference server: the properties hold through the whole HTTP stack, the
+// exo #1362 scenario replays clean, and every failpoint is caught by the default check and shrunk
+// to at most 4 requests (spec/properties.md "Harness", spec/failpoints.md).
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import fc from 'fast-check';
+import { FAILPOINTS, type FailpointName } from '../src/engine/failpoints.ts';
+import { requestCount } from '../src/harness/scenario.ts';
+import { builtinScenarios, check, EMBEDDED_RUNTIME, replay } from '../src/harness/session.ts';
+import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
+
+const seed = fc.readConfigureGlobal().seed ?? 20261124;
+const exo = builtinScenarios().find((s) => s.name === 'exo-1362')!;
+
+describe('over HTTP, the reference server holds', () => {
+  let local: LocalServer;
+  beforeAll(async () => {
+    local = await startLocalServer({ runtime: EMBEDDED_RUNTIME });
+  });
+  afterAll(async () => local?.close());
+
+  test('stream ≡ non-stream, fuzzed bad input, history independence, cancels', { timeout: 300_000 }, async () => {
+    const report = await check({
+      target: local.baseUrl,
+      properties: ['stream-equivalence', 'error-envelope', 'history-independence', 'cancel-no-trace', 'tool-call-assembly'],
+      runs: 15,
+      seed,
+    });
+    expect(report.caps).toMatchObject({ stream: true, streamOptions: true, tools: true, flush: true, deterministic: true });
+    for (const r of report.results) expect(r.status, `${r.property}: ${r.failure?.violation.message}`).toBe('passed');
+  });
+
+  test('exo #1362 (p1, p2, p1): the third answer is the first', async () => {
+    const r = await replay(exo, { target: local.baseUrl });
+    expect(r.violation).toBeUndefined();
+    expect(r.recording.entries).toHaveLength(3);
+  });
+});
+
+/** The property of the default check that catches each failpoint first (the others may too). */
+const CAUGHT_BY: Record<FailpointName, string> = {
+  'kv-trim-noop': 'history-independence',
+  'full-hit-no-rerun': 'history-independence',
+  'shared-rng': 'seeded-reproducibility',
+  'parser-reuse': 'history-independence',
+  'abort-desync': 'cancel-no-trace',
+  'evict-referenced': 'history-independence',
+  'batch-variant': 'concurrency-independence',
+  'response-memo': 'history-independence',
+};
+
+/**
+ * Not yet caught over HTTP: abort-desync only shows when a later request reuses the cancelled
+ * request's whole cache entry, i.e. continues from exactly the tokens generated before the cancel.
+ * A chat-level continuation re-renders the partial answer (and drops earlier reasoning, per the
+ * harmony cookbook), so it almost never matches token for token. The runtime property catches it at
+ * the token level (properties/runtime.test.ts).
+ */
+const NOT_YET_OVER_HTTP: ReadonlySet<FailpointName> = new Set(['abort-desync']);
+
+describe('negative controls: every failpoint is caught and shrunk to at most 4 requests', () => {
+  for (const name of FAILPOINTS) {
+    test.skipIf(NOT_YET_OVER_HTTP.has(name))(name, { timeout: 300_000 }, async () => {
+      const report = await check({ embedded: { failpoints: [name] }, properties: [CAUGHT_BY[name]], runs: 200, seed });
+      const failed = report.results[0]!;
+      expect(failed.status, `${name} was not caught by ${CAUGHT_BY[name]}`).toBe('failed');
+      expect(requestCount(failed.failure!.scenario), JSON.stringify(failed.failure!.scenario.steps)).toBeLessThanOrEqual(4);
+      // The bug report replays: the shrunk scenario fails again on a fresh server with the failpoint…
+      const again = await replay(failed.failure!.scenario, { embedded: { failpoints: [name] } });
+      expect(again.violation, 'the shrunk scenario did not fail again').toBeDefined();
+    });
+  }
+
+  test('kv-trim-noop: the stored exo scenario fails on its own', async () => {
+    const r = await replay(exo, { embedded: { failpoints: ['kv-trim-noop'] } });
+    expect(r.violation?.kind).toBe('history');
+  });
+});

@@ -1,0 +1,104 @@
+// The harness tested on servers whose bugs are known: a correct fake OpenAI-compatible server
+// (properties/fake-server.ts: msw handlers answering global fetch, no sockets) must pass every
+// property of `check()`, and each leaky fake must fail the property written for its class of bug,
+// shrunk to at most 4 requests, as a scenario that fails again on a fresh instance of the same fake
+// (a bug report anyone can replay) and passes on a fresh correct one.
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { ViolationKind } from '../src/harness/check.ts';
+import { describeStep, requestCount } from '../src/harness/scenario.ts';
+import { check, replay } from '../src/harness/session.ts';
+import { fakeServer, releaseResponseClones, type FakeVariant } from './fake-server.ts';
+
+const server = setupServer();
+beforeAll(() => {
+  server.listen({ onUnhandledRequest: 'error' });
+  releaseResponseClones(server);
+});
+afterEach(() => server.resetHandlers());
+afterAll(() => server.close());
+
+let instances = 0;
+/** A fresh fake (its own state) at its own host; returns its base URL. */
+function fresh(variant: FakeVariant): string {
+  const baseUrl = `http://${variant}-${++instances}.fake.amnesia.test/v1`;
+  server.use(...fakeServer({ variant, baseUrl }));
+  return baseUrl;
+}
+
+/** AMNESIA_LEAKY_LOG=1 prints each property's result. */
+const log = (line: string) => {
+  if (process.env.AMNESIA_LEAKY_LOG) console.log(line);
+};
+
+describe('a correct fake server', () => {
+  test('passes every property, none skipped (stored scenarios included)', { timeout: 60_000 }, async () => {
+    const report = await check({ target: fresh('correct'), runs: 15, seed: 1 });
+    for (const r of report.results) {
+      log(`correct ${r.property}: ${r.status} (${r.scenarios} scenarios, ${r.requests} requests, ${r.ms} ms)${r.failure ? ` ${r.failure.violation.kind}: ${r.failure.violation.message}` : ''}`);
+    }
+    // The fake supports everything the probe looks for, so no property is skipped.
+    expect(Object.entries(report.caps).filter(([, v]) => !v).map(([k]) => k)).toEqual([]);
+    expect(report.results).toHaveLength(11);
+    for (const r of report.results) {
+      const why = r.failure ? `${r.failure.violation.kind}: ${r.failure.violation.message}\n${JSON.stringify(r.failure.scenario)}` : r.reason;
+      expect(r.status, `${r.property}: ${why}`).toBe('passed');
+    }
+    expect(report.ok).toBe(true);
+  });
+});
+
+interface Leak {
+  variant: FakeVariant;
+  property: string;
+  kind: ViolationKind;
+  /** Stored scenarios (spec/scenarios, history independence only): with them, or the random search alone. */
+  stored: boolean;
+}
+
+const leaks: Leak[] = [
+  // exo-1362 (p1, p2, p1 over one last user message) is itself a counterexample for both history leaks.
+  { variant: 'answer-memo', property: 'history-independence', kind: 'history', stored: true },
+  { variant: 'answer-memo', property: 'history-independence', kind: 'history', stored: false },
+  { variant: 'session-history', property: 'history-independence', kind: 'history', stored: true },
+  { variant: 'session-history', property: 'history-independence', kind: 'history', stored: false },
+  { variant: 'stream-drift', property: 'stream-equivalence', kind: 'stream', stored: false },
+  { variant: 'broken-envelope', property: 'error-envelope', kind: 'envelope', stored: false },
+];
+
+describe('leaky fake servers: caught, shrunk to at most 4 requests, and replayable', () => {
+  for (const { variant, property, kind, stored } of leaks) {
+    const how = stored ? 'stored scenarios first' : 'random search alone';
+    test(`${variant} fails ${property} (${how})`, { timeout: 60_000 }, async () => {
+      const report = await check({ target: fresh(variant), properties: [property], runs: 50, seed: 1, ...(stored ? {} : { scenarios: [] }) });
+      const result = report.results[0]!;
+      const failure = result.failure;
+      log(
+        `${variant} ${result.property} (${how}): ${result.status} (${result.scenarios} scenarios, ${result.requests} requests, ${result.ms} ms)` +
+          (failure ? `\n  ${failure.violation.kind}: ${failure.violation.message}\n  ${failure.scenario.steps.map(describeStep).join('; ')} (${requestCount(failure.scenario)} requests)` : ''),
+      );
+      expect(result.status, result.reason).toBe('failed');
+      expect(failure!.violation.kind, failure!.violation.message).toBe(kind);
+      expect(requestCount(failure!.scenario), JSON.stringify(failure!.scenario.steps)).toBeLessThanOrEqual(4);
+
+      // The shrunk scenario is a bug report: it fails again on a fresh instance of the same server…
+      const again = await replay(failure!.scenario, { target: fresh(variant) });
+      expect(again.violation?.kind, 'the shrunk scenario did not fail again on a fresh instance').toBe(kind);
+      // …and passes on a correct one.
+      const control = await replay(failure!.scenario, { target: fresh('correct') });
+      expect(control.violation, control.violation?.message).toBeUndefined();
+    });
+  }
+});
+
+describe('regressions the fakes found', () => {
+  // A cache-transparency failure is written out with its cold run (flush, the request alone) and an
+  // expectation, so the bug report fails again on a fresh instance of the leaky server.
+  test('a cache-transparency failure replays', { timeout: 60_000 }, async () => {
+    const report = await check({ target: fresh('answer-memo'), properties: ['cache-transparency'], runs: 50, seed: 1, scenarios: [] });
+    const failure = report.results[0]!.failure!;
+    expect(failure.violation.kind).toBe('cache');
+    const again = await replay(failure.scenario, { target: fresh('answer-memo') });
+    expect(again.violation, 'the bug report did not fail again').toBeDefined();
+  });
+});

@@ -1,0 +1,119 @@
+// `amnesia check`: runs the properties against a target (or the embedded reference server), prints
+// a summary, writes a bug report folder per failure, JUnit XML and GitHub annotations on request.
+// Exit codes: 0 every property holds, 1 a property failed, 2 usage error, 3 target unreachable.
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ProgressLine, githubAnnotations, githubStepSummary, junitXml, summaryTable, writeFailureReport } from '../harness/report.ts';
+import { check, selectProperties, type CheckOptions } from '../harness/session.ts';
+import { UnreachableError } from '../harness/transport.ts';
+import { UsageError } from './usage-error.ts';
+
+export const checkUsage =
+  'usage: amnesia check [--target URL] [--model NAME] [--api-key KEY] [--properties a,b] [--runs N] [--seed S] [--time-budget SECONDS] [--max-tokens N] [--concurrency K] [--report DIR] [--junit FILE]';
+
+export interface CommandResult {
+  text: string;
+  code: number;
+}
+
+/** Exit codes shared by check and replay. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+export function positiveInt(flag: string, text: string | undefined, max = 1_000_000): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new UsageError(`${flag} must be an integer from 1 to ${max}, got '${text}'`);
+  return Number(text);
+}
+
+/** The target flags check and replay share. */
+export const targetFlags = {
+  target: { type: 'string' },
+  model: { type: 'string' },
+  'api-key': { type: 'string' },
+} as const;
+
+export function targetOptions(values: { target?: string | undefined; model?: string | undefined; 'api-key'?: string | undefined }, env: NodeJS.ProcessEnv): CheckOptions {
+  const options: CheckOptions = {};
+  if (values.target !== undefined) {
+    try {
+      const url = new URL(values.target);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+    } catch {
+      throw new UsageError(`--target must be an http(s) URL such as http://127.0.0.1:8000/v1, got '${values.target}'`);
+    }
+    options.target = values.target;
+  }
+  if (values.model !== undefined) options.model = values.model;
+  const key = values['api-key'] ?? env.OPENAI_API_KEY;
+  if (key !== undefined && key !== '') options.apiKey = key;
+  return options;
+}
+
+export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      ...targetFlags,
+      properties: { type: 'string' },
+      runs: { type: 'string' },
+      seed: { type: 'string' },
+      'time-budget': { type: 'string' },
+      'max-tokens': { type: 'string' },
+      concurrency: { type: 'string' },
+      report: { type: 'string', default: 'amnesia-report' },
+      junit: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; ${checkUsage}`);
+  const options = targetOptions(values, env);
+  const names = values.properties?.split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    selectProperties(names);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (names) options.properties = names;
+  const runs = positiveInt('--runs', values.runs);
+  if (values.seed !== undefined && (!/^\d+$/.test(values.seed) || Number(values.seed) >= 2 ** 31)) {
+    throw new UsageError(`--seed must be an integer from 0 to ${2 ** 31 - 1}, got '${values.seed}'`);
+  }
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  const budget = positiveInt('--time-budget', values['time-budget'], 86_400);
+  const maxTokens = positiveInt('--max-tokens', values['max-tokens'], 4096);
+  const concurrency = positiveInt('--concurrency', values.concurrency, 64);
+  if (runs !== undefined) options.runs = runs;
+  if (seed !== undefined) options.seed = seed;
+  if (budget !== undefined) options.timeBudgetSeconds = budget;
+  if (maxTokens !== undefined) options.maxTokens = maxTokens;
+  if (concurrency !== undefined) options.concurrency = concurrency;
+
+  const progress = new ProgressLine(process.stderr);
+  options.onProgress = (e) => progress.update(e);
+  let report;
+  try {
+    report = await check(options);
+  } catch (e) {
+    if (e instanceof UnreachableError) return { text: `amnesia check: target unreachable: ${e.message}`, code: EXIT.unreachable };
+    throw e;
+  } finally {
+    progress.done();
+  }
+
+  const lines = [summaryTable(report)];
+  for (const result of report.results) {
+    if (!result.failure) continue;
+    const folder = writeFailureReport(resolve(values.report), result, report.target, report.model);
+    lines.push(`${result.property}: bug report in ${folder} (replay: amnesia replay ${folder}/scenario.json${values.target ? ` --target ${values.target}` : ''})`);
+  }
+  if (values.junit !== undefined) {
+    mkdirSync(dirname(resolve(values.junit)), { recursive: true });
+    writeFileSync(values.junit, junitXml(report));
+  }
+  if (env.GITHUB_ACTIONS === 'true') {
+    lines.push(...githubAnnotations(report));
+    if (env.GITHUB_STEP_SUMMARY) appendFileSync(env.GITHUB_STEP_SUMMARY, githubStepSummary(report));
+  }
+  return { text: lines.join('\n'), code: report.ok ? EXIT.ok : EXIT.failed };
+}
