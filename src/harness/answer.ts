@@ -105,10 +105,11 @@ export function answerText(a: Answer): string {
       const parts: string[] = [];
       if (c.reasoning) parts.push(`reasoning: ${JSON.stringify(c.reasoning)}`);
       for (const t of c.toolCalls) parts.push(`tool call ${t.name}(${t.arguments})`);
-      if (c.content) parts.push(`content: ${JSON.stringify(c.content)}`);
+      if (c.content || c.toolCalls.length === 0) parts.push(`content: ${JSON.stringify(c.content)}`);
       parts.push(`finish_reason: ${c.finish}`);
       return parts.join('; ');
     })
+    .concat(a.usage ? [`usage: ${a.usage.prompt} prompt + ${a.usage.completion} completion = ${a.usage.total} tokens`] : [])
     .join('\n');
 }
 
