@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { FAILPOINTS } from '../src/engine/failpoints.ts';
 import { ChatClient } from '../src/harness/client.ts';
-import { historyIndependence } from '../src/harness/properties.ts';
+import { failpointCatchers, historyIndependence } from '../src/harness/properties.ts';
 import { evaluate, type Target } from '../src/harness/runner.ts';
 import { requestCount, type Scenario } from '../src/harness/scenario.ts';
 import { check, EMBEDDED_RUNTIME } from '../src/harness/session.ts';
@@ -18,18 +18,6 @@ import type { Suite } from './suite.ts';
 const IN_PROCESS = 'history-independence sequence, in-process';
 const OVER_HTTP = 'history-independence sequence, loopback HTTP';
 const SEQUENCES = 32;
-
-/** The property each failpoint is caught by in the default check (properties/http.test.ts). */
-const CATCHER: Record<string, string> = {
-  'kv-trim-noop': 'history-independence',
-  'full-hit-no-rerun': 'history-independence',
-  'shared-rng': 'seeded-reproducibility',
-  'parser-reuse': 'history-independence',
-  'abort-desync': 'cancel-no-trace',
-  'evict-referenced': 'history-independence',
-  'batch-variant': 'concurrency-independence',
-  'response-memo': 'history-independence',
-};
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -46,7 +34,7 @@ async function findAndShrink(seeds: number): Promise<string> {
     for (let s = 1; s <= seeds; s++) {
       const started = performance.now();
       // No stored scenarios: the random search has to find the bug by itself.
-      const report = await check({ embedded: { failpoints: [failpoint] }, properties: [CATCHER[failpoint]!], runs: 200, seed: s, scenarios: [] });
+      const report = await check({ embedded: { failpoints: [failpoint] }, properties: [failpointCatchers[failpoint]], runs: 200, seed: s, scenarios: [] });
       times.push((performance.now() - started) / 1000);
       const r = report.results[0]!;
       runs.push(r.scenarios);
@@ -56,7 +44,7 @@ async function findAndShrink(seeds: number): Promise<string> {
       }
     }
     lines.push(
-      `| ${failpoint} | ${CATCHER[failpoint]} | ${median(times).toFixed(1)} | ${Math.min(...times).toFixed(1)}–${Math.max(...times).toFixed(1)} | ${sizes.length ? `${Math.min(...sizes)}–${Math.max(...sizes)}` : '–'} | ${median(runs)} | ${caught}/${seeds} |`,
+      `| ${failpoint} | ${failpointCatchers[failpoint]} | ${median(times).toFixed(1)} | ${Math.min(...times).toFixed(1)}–${Math.max(...times).toFixed(1)} | ${sizes.length ? `${Math.min(...sizes)}–${Math.max(...sizes)}` : '–'} | ${median(runs)} | ${caught}/${seeds} |`,
     );
   }
   return lines.join('\n');

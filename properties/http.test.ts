@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { FAILPOINTS, type FailpointName } from '../src/engine/failpoints.ts';
+import { failpointCatchers } from '../src/harness/properties.ts';
 import { requestCount } from '../src/harness/scenario.ts';
 import { builtinScenarios, check, EMBEDDED_RUNTIME, replay } from '../src/harness/session.ts';
 import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
@@ -36,18 +37,6 @@ describe('over HTTP, the reference server holds', () => {
   });
 });
 
-/** The property of the default check that catches each failpoint first (the others may too). */
-const CAUGHT_BY: Record<FailpointName, string> = {
-  'kv-trim-noop': 'history-independence',
-  'full-hit-no-rerun': 'history-independence',
-  'shared-rng': 'seeded-reproducibility',
-  'parser-reuse': 'history-independence',
-  'abort-desync': 'cancel-no-trace',
-  'evict-referenced': 'history-independence',
-  'batch-variant': 'concurrency-independence',
-  'response-memo': 'history-independence',
-};
-
 /**
  * Not yet caught over HTTP: abort-desync only shows when a later request reuses the cancelled
  * request's whole cache entry, i.e. continues from exactly the tokens generated before the cancel.
@@ -60,9 +49,9 @@ const NOT_YET_OVER_HTTP: ReadonlySet<FailpointName> = new Set(['abort-desync']);
 describe('negative controls: every failpoint is caught and shrunk to at most 4 requests', () => {
   for (const name of FAILPOINTS) {
     test.skipIf(NOT_YET_OVER_HTTP.has(name))(name, { timeout: 300_000 }, async () => {
-      const report = await check({ embedded: { failpoints: [name] }, properties: [CAUGHT_BY[name]], runs: 200, seed });
+      const report = await check({ embedded: { failpoints: [name] }, properties: [failpointCatchers[name]], runs: 200, seed });
       const failed = report.results[0]!;
-      expect(failed.status, `${name} was not caught by ${CAUGHT_BY[name]}`).toBe('failed');
+      expect(failed.status, `${name} was not caught by ${failpointCatchers[name]}`).toBe('failed');
       expect(requestCount(failed.failure!.scenario), JSON.stringify(failed.failure!.scenario.steps)).toBeLessThanOrEqual(4);
       // The bug report replays: the shrunk scenario fails again on a fresh server with the failpoint…
       const again = await replay(failed.failure!.scenario, { embedded: { failpoints: [name] } });

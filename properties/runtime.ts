@@ -9,11 +9,12 @@
 // user message, and raw continuations W−1, W, W+1 and 2W tokens past a prompt (W = sliding window).
 import fc from 'fast-check';
 import { renderChatPrompt } from '../src/harmony/chat-to-harmony.ts';
-import type { ChatMessage, ChatRequest } from '../src/harmony/chat-types.ts';
+import type { ChatRequest } from '../src/harmony/chat-types.ts';
 import { accumulateDeltas } from '../src/harmony/harmony-to-chat.ts';
 import type { GrammarSpec, SamplingParams } from '../src/engine/runtime-api.ts';
 import type { Runtime } from '../src/engine/runtime.ts';
 import { chatRequest } from '../src/harness/arbitraries/chat.ts';
+import { relatedConversations } from '../src/harness/properties.ts';
 import { minimize } from '../src/harness/minimize.ts';
 import type { PropertyDef } from './property.ts';
 
@@ -80,30 +81,6 @@ const sampling: fc.Arbitrary<SamplingParams> = fc.oneof(
 /** The grammar for a chat request's tools, or none (unconstrained sampling must be covered too). */
 const grammarFor = (req: ChatRequest): fc.Arbitrary<GrammarSpec | null> =>
   fc.oneof(fc.constant(null), fc.constant<GrammarSpec>({ tools: (req.tools ?? []).map((t) => t.function.name), toolChoice: 'auto' }));
-
-/** Conversations that share prefixes: the base, its truncations, an exo-style extension, branches. */
-function relatedConversations(base: ChatRequest): fc.Arbitrary<ChatMessage[][]> {
-  const n = base.messages.length;
-  const tools = base.tools ?? [];
-  const extension: ChatMessage[] = tools.length
-    ? [
-        { role: 'assistant', content: null, tool_calls: [{ id: 'call_x', type: 'function', function: { name: tools[0]!.function.name, arguments: '{"q":"2+2"}' } }] },
-        { role: 'tool', tool_call_id: 'call_x', content: '4' },
-      ]
-    : [
-        { role: 'assistant', content: 'Four.' },
-        { role: 'user', content: 'And 3+3?' },
-      ];
-  return fc
-    .tuple(fc.array(fc.integer({ min: 1, max: n }), { maxLength: 2 }), fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }))
-    .map(([cuts, branchText, systemText]) => {
-      const last = base.messages.at(-1)!;
-      const branched: ChatMessage[] = [...base.messages.slice(0, -1), last.role === 'user' ? { role: 'user', content: `${branchText}?` } : last];
-      // Same last user message, other context: what an answer cache keyed by it confuses.
-      const otherContext: ChatMessage[] = [{ role: 'system', content: `Context ${systemText}` }, ...base.messages];
-      return [base.messages, [...base.messages, ...extension], branched, otherContext, ...cuts.map((c) => base.messages.slice(0, c))];
-    });
-}
 
 /** A pool of prefix-related requests and a history over it. `window` is the model's sliding window. */
 export function historyArbitrary(window: number): fc.Arbitrary<History> {

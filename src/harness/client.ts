@@ -64,16 +64,7 @@ export class ChatClient {
     try {
       const res = await this.transport.send({ method: 'POST', path: '/chat/completions', body: JSON.stringify(this.wireBody(call)), signal: controller.signal });
       const isStream = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
-      if (!isStream) {
-        const text = await readAll(res.body);
-        const obs: Observation = { status: res.status, cancelled: false, started, ended: this.now() };
-        try {
-          obs.json = JSON.parse(text);
-        } catch {
-          obs.problem = `the body is not JSON: ${JSON.stringify(text.slice(0, 200))}`;
-        }
-        return obs;
-      }
+      if (!isStream) return this.jsonObservation(res.status, await readAll(res.body), started);
       const obs: Observation = { status: res.status, events: [], done: false, cancelled: false, started, ended: started };
       const parser = createParser({
         onEvent: (e) => {
@@ -118,8 +109,11 @@ export class ChatClient {
   async raw(body: string, contentType = 'application/json'): Promise<Observation> {
     const started = this.now();
     const res = await this.transport.send({ method: 'POST', path: '/chat/completions', body, contentType });
-    const text = await readAll(res.body);
-    const obs: Observation = { status: res.status, cancelled: false, started, ended: this.now() };
+    return this.jsonObservation(res.status, await readAll(res.body), started);
+  }
+
+  private jsonObservation(status: number, text: string, started: number): Observation {
+    const obs: Observation = { status, cancelled: false, started, ended: this.now() };
     try {
       obs.json = JSON.parse(text);
     } catch {

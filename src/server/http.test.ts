@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ChatRequest } from '../harmony/chat-types.ts';
 import { startLocalServer, type LocalServer } from './local-server.ts';
+import { slowSteps } from './testing.ts';
 
 const P1 = JSON.parse(readFileSync(new URL('../../golden/chat/exo-1362-p1/request.json', import.meta.url), 'utf8')) as ChatRequest;
 
@@ -135,6 +136,7 @@ describe('bad input gets the envelope, never a 5xx', () => {
 describe('lifecycle', () => {
   test('a client that disconnects cancels its generation and frees its KV', async () => {
     const free = local.model.runtime.engine.kvStats().blocksFree;
+    const restore = slowSteps(local, 20);
     const controller = new AbortController();
     const res = await post(request({ stream: true, max_tokens: 2000, tool_choice: 'none', temperature: 1 }), { signal: controller.signal });
     const reader = res.body!.getReader();
@@ -142,6 +144,7 @@ describe('lifecycle', () => {
     expect(local.model.runtime.activeRequests).toBe(1);
     controller.abort();
     await expect.poll(() => local.model.runtime.activeRequests, { timeout: 10_000 }).toBe(0);
+    restore();
     // Its KV went to the prefix cache; flushing the cache gives every block back.
     const flushed = (await (await fetch(`${local.origin}/admin/cache/flush`, { method: 'POST' })).json()) as { flushed: boolean };
     expect(flushed.flushed).toBe(true);
@@ -163,6 +166,7 @@ describe('lifecycle', () => {
 
   test('shutdown: an in-flight stream ends with an in-band error; new requests are refused', async () => {
     const own = await startLocalServer();
+    slowSteps(own, 20);
     const res = await fetch(`${own.baseUrl}/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

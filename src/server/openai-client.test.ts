@@ -7,6 +7,7 @@ import { renderChatPrompt } from '../harmony/chat-to-harmony.ts';
 import type { ChatRequest } from '../harmony/chat-types.ts';
 import { normalise } from '../harness/normalise.ts';
 import { startLocalServer, type LocalServer } from './local-server.ts';
+import { slowSteps } from './testing.ts';
 
 const KEY = 'sk-amnesia-test';
 const P1 = JSON.parse(readFileSync(new URL('../../golden/chat/exo-1362-p1/request.json', import.meta.url), 'utf8')) as ChatRequest;
@@ -101,6 +102,7 @@ describe('a busy server', () => {
   test('overload is a 429 RateLimitError with Retry-After, and the server recovers', async () => {
     // One request generating (max concurrency 1, no queue): the next one is refused.
     const busy = await startLocalServer({ runtime: { maxConcurrency: 1, maxQueue: 0 } });
+    slowSteps(busy, 20);
     const client = new OpenAI({ baseURL: busy.baseUrl, apiKey: 'none', maxRetries: 0, timeout: 30_000 });
     const body = (r: ChatRequest, extra: Record<string, unknown> = {}) =>
       ({ ...r, model: busy.modelId, temperature: 1, seed: 7, ...extra }) as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
