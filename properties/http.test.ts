@@ -3,7 +3,7 @@
 // to at most 4 requests (spec/properties.md "Harness", spec/failpoints.md).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { FAILPOINTS, type FailpointName } from '../src/engine/failpoints.ts';
+import { FAILPOINTS } from '../src/engine/failpoints.ts';
 import { failpointCatchers } from '../src/harness/properties.ts';
 import { requestCount } from '../src/harness/scenario.ts';
 import { builtinScenarios, check, EMBEDDED_RUNTIME, replay } from '../src/harness/session.ts';
@@ -37,18 +37,9 @@ describe('over HTTP, the reference server holds', () => {
   });
 });
 
-/**
- * Not yet caught over HTTP: abort-desync only shows when a later request reuses the cancelled
- * request's whole cache entry, i.e. continues from exactly the tokens generated before the cancel.
- * A chat-level continuation re-renders the partial answer (and drops earlier reasoning, per the
- * harmony cookbook), so it almost never matches token for token. The runtime property catches it at
- * the token level (properties/runtime.test.ts).
- */
-const NOT_YET_OVER_HTTP: ReadonlySet<FailpointName> = new Set(['abort-desync']);
-
 describe('negative controls: every failpoint is caught and shrunk to at most 4 requests', () => {
   for (const name of FAILPOINTS) {
-    test.skipIf(NOT_YET_OVER_HTTP.has(name))(name, { timeout: 300_000 }, async () => {
+    test(name, { timeout: 300_000 }, async () => {
       const report = await check({ embedded: { failpoints: [name] }, properties: [failpointCatchers[name]], runs: 200, seed });
       const failed = report.results[0]!;
       expect(failed.status, `${name} was not caught by ${failpointCatchers[name]}`).toBe('failed');

@@ -85,7 +85,8 @@ const grammarFor = (req: ChatRequest): fc.Arbitrary<GrammarSpec | null> =>
 /** A pool of prefix-related requests and a history over it. `window` is the model's sliding window. */
 export function historyArbitrary(window: number): fc.Arbitrary<History> {
   const pool = chatRequest.chain((base) =>
-    fc.tuple(relatedConversations(base), grammarFor(base), sampling, fc.constantFrom(1, 4, 8)).chain(([conversations, grammar, sampled, maxTokens]) => {
+    // No long turn: the raw continuations below cross the window, with shorter prompts.
+    fc.tuple(relatedConversations(base, { longTurn: false }), grammarFor(base), sampling, fc.constantFrom(1, 4, 8)).chain(([conversations, grammar, sampled, maxTokens]) => {
       const prompts = conversations.map((messages) => renderChatPrompt({ ...base, messages }).tokens);
       // Raw continuations crossing the sliding window: W−1, W, W+1 and 2W tokens past the first prompt.
       const crossings = [window - 1, window, window + 1, 2 * window].map((k) => [...prompts[0]!, ...Array.from({ length: k }, (_, i) => 1000 + i)]);

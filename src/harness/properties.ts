@@ -47,7 +47,7 @@ const name = (i: number) => `#${i}`;
  * its last turn, the same turn under another system message, a turn long enough to cross a sliding
  * window, truncations. Also used by the runtime property (properties/runtime.ts).
  */
-export function relatedConversations(base: ChatRequest): fc.Arbitrary<ChatMessage[][]> {
+export function relatedConversations(base: ChatRequest, options: { longTurn: boolean } = { longTurn: true }): fc.Arbitrary<ChatMessage[][]> {
   const tools = base.tools ?? [];
   const extension: ChatMessage[] = tools.length
     ? [
@@ -70,7 +70,7 @@ export function relatedConversations(base: ChatRequest): fc.Arbitrary<ChatMessag
         [...base.messages, ...extension],
         branched,
         [{ role: 'system', content: `Context ${context}` }, ...base.messages],
-        long,
+        ...(options.longTurn ? [long] : []),
         ...cuts.map((c) => base.messages.slice(0, c)),
       ];
     });
@@ -325,7 +325,7 @@ export const properties: HarnessProperty[] = [
 
 /**
  * The property of the default check that catches each failpoint of the reference engine first (others
- * may too); abort-desync is not caught over HTTP yet (spec/failpoints.md).
+ * may too); see spec/failpoints.md.
  */
 export const failpointCatchers: Readonly<Record<FailpointName, string>> = {
   'kv-trim-noop': historyIndependence.name,

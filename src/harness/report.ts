@@ -389,6 +389,9 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     `Each request is a script in this folder; set \`AMNESIA_TARGET\` to send it elsewhere (default ${code(baseUrl)}) and \`OPENAI_API_KEY\` if the server wants a key.`,
     '',
     ...scenario.steps.map(stepLine),
+    ...(scenario.coldBaseline
+      ? ['', `Then compare with each request alone on a cold server: ${code(`curl -X POST ${originOf(baseUrl)}/admin/cache/flush`)}, and send it again.`]
+      : []),
     '',
     'Or replay the whole scenario, checked:',
     '',

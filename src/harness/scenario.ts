@@ -33,6 +33,11 @@ export interface Scenario {
   steps: Step[];
   /** Checked on top of the universal rules (identical requests, identical answers; the contract's shape). */
   expect?: Expectation[];
+  /**
+   * Also compare every answer with the same request sent alone on a flushed server (the target needs
+   * the flush endpoint): how a failure that only a cold run shows is replayed.
+   */
+  coldBaseline?: boolean;
 }
 
 export class ScenarioError extends Error {
@@ -74,6 +79,7 @@ export function parseScenario(value: unknown, where = 'scenario'): Scenario {
       if (typeof step.raw !== 'string') fail(`${at}.raw must be a string`);
     } else if (!('flush' in step)) fail(`${at} must be one of send, burst, cancel, continue, stop, raw, flush`);
   });
+  if (s.coldBaseline !== undefined && typeof s.coldBaseline !== 'boolean') fail('coldBaseline must be true or false');
   const stepCount = (s.steps as unknown[]).length;
   if (s.expect !== undefined) {
     if (!Array.isArray(s.expect)) fail('expect must be an array');
