@@ -5,6 +5,7 @@ import type { ChatDelta, FinishReason } from '../harmony/chat-types.ts';
 import type { Generation, Runtime } from '../engine/runtime.ts';
 import { ChoiceOutput, type LogprobEntry } from './choice-output.ts';
 import type { CompletionPlan } from './completion-plan.ts';
+import { randomId } from './response.ts';
 
 export type CompletionEvent =
   | { kind: 'delta'; index: number; delta: ChatDelta; logprobs: LogprobEntry[] | null }
@@ -35,7 +36,8 @@ export function startCompletion(runtime: Runtime, plan: CompletionPlan, signal: 
     for (const g of generations) g.cancel();
     throw e;
   }
-  const outputs = generations.map(() => new ChoiceOutput(runtime.chatStream(), plan.stop, plan.logprobs));
+  // Tool-call ids are unique, as OpenAI's are: clients may key results by them across turns.
+  const outputs = generations.map(() => new ChoiceOutput(runtime.chatStream({ toolCallId: () => randomId('call_') }), plan.stop, plan.logprobs));
   const choices = generations.map((g, i) => choiceEvents(g, outputs[i]!, i, plan.logprobs));
   return {
     events: choices.length === 1 ? choices[0]! : merge(choices),
