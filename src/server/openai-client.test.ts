@@ -52,7 +52,7 @@ describe('openai SDK', () => {
       });
       const final = await stream.finalChatCompletion();
       const wholeMessage = whole.choices[0]!.message as OpenAI.ChatCompletionMessage & { reasoning?: string };
-      expect(normalise(final.choices[0]!.message.tool_calls ?? [])).toEqual(normalise(wholeMessage.tool_calls ?? []));
+      expect(normalise({ tool_calls: final.choices[0]!.message.tool_calls ?? [] })).toEqual(normalise({ tool_calls: wholeMessage.tool_calls ?? [] }));
       // The SDK skips empty content deltas, so an empty answer ('') folds to null in its snapshot.
       expect(final.choices[0]!.message.content ?? '').toBe(wholeMessage.content ?? '');
       expect(final.choices[0]!.finish_reason).toBe(whole.choices[0]!.finish_reason);
