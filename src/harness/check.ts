@@ -6,7 +6,7 @@ import { answerOf, answerText, envelopeProblems, firstDifference, sameAnswer, sh
 import type { Entry, Recording } from './run.ts';
 import { requestKey } from './run.ts';
 
-export type ViolationKind = 'envelope' | 'shape' | 'history' | 'concurrency' | 'stream' | 'expectation' | 'truncation' | 'stop' | 'cache';
+export type ViolationKind = 'envelope' | 'shape' | 'usage' | 'history' | 'concurrency' | 'stream' | 'expectation' | 'truncation' | 'stop' | 'cache';
 
 export interface Violation {
   kind: ViolationKind;
@@ -92,6 +92,20 @@ export function checkRecording(rec: Recording, options: CheckOptions = {}): Viol
   }
 
   const deterministic = options.deterministic ?? true;
+  // The prompt is the request's, whatever the sampling: identical requests count the same prompt
+  // tokens even on a target whose answers vary. (A deterministic target's answers, usage included,
+  // are compared whole below.)
+  const promptOf = new Map<string, number>();
+  for (const [i, e] of deterministic ? [] : entries.entries()) {
+    const prompt = answers[i]?.status === 200 ? answers[i]!.usage?.prompt : undefined;
+    if (!completed(e) || prompt === undefined) continue;
+    const ref = promptOf.get(e.key);
+    if (ref === undefined) promptOf.set(e.key, i);
+    else if (answers[ref]!.usage!.prompt !== prompt) {
+      return differs(rec, 'usage', ref, i, answers[ref]!, answers[i]!, `${label(rec, i)} reports ${prompt} prompt_tokens; the identical request ${label(rec, ref)} reported ${answers[ref]!.usage!.prompt}`);
+    }
+  }
+
   if (deterministic) {
     const firstOf = new Map<string, number>();
     for (const [i, e] of entries.entries()) {
