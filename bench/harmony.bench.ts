@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { encode } from 'gpt-tokenizer/encoding/o200k_harmony';
 import { chatToHarmony, renderChatPrompt, type MappingOptions } from '../src/harmony/chat-to-harmony.ts';
-import type { ChatAssistantMessage, ChatMessage, ChatRequest } from '../src/harmony/chat-types.ts';
+import type { ChatAssistantMessage, ChatMessage, ChatRequest } from '../src/wire/chat-completions.ts';
 import { completionToChat } from '../src/harmony/harmony-to-chat.ts';
 import { piecesToText, renderCompletionPieces } from '../src/harmony/render.ts';
 import { encodeHarmonyText } from '../src/harmony/tokens.ts';
-import { DEFAULT_MODEL_IDENTITY } from '../src/harmony/types.ts';
+import { DEFAULT_MODEL_IDENTITY } from '../src/harmony/conversation.ts';
 import { runSuite, type Row, type RunOptions, type Suite } from './suite.ts';
 
 const GOLDEN = new URL('../golden/chat/long-multi-turn-tool-conversation/', import.meta.url);

@@ -14,7 +14,7 @@ import { ensureTinyCheckpoint } from '../src/engine/make-tiny.ts';
 import { loadNativeAddon } from '../src/engine/native-addon.ts';
 import type { ToolChoice } from '../src/engine/runtime-api.ts';
 import { Runtime } from '../src/engine/runtime.ts';
-import type { FinishReason } from '../src/harmony/chat-types.ts';
+import type { FinishReason } from '../src/wire/chat-completions.ts';
 import { renderChatPrompt } from '../src/harmony/chat-to-harmony.ts';
 import { completionToChat } from '../src/harmony/harmony-to-chat.ts';
 

@@ -10,7 +10,7 @@ import { ensureTinyCheckpoint } from '../src/engine/make-tiny.ts';
 import { loadNativeAddon } from '../src/engine/native-addon.ts';
 import type { PrefixCacheStats } from '../src/engine/prefix-cache.ts';
 import { Runtime } from '../src/engine/runtime.ts';
-import type { ChatMessage, ChatRequest } from '../src/harmony/chat-types.ts';
+import type { ChatMessage, ChatRequest } from '../src/wire/chat-completions.ts';
 import { renderChatPrompt } from '../src/harmony/chat-to-harmony.ts';
 import { encodeText, Tok } from '../src/harmony/tokens.ts';
 import type { Row, Suite } from './suite.ts';

@@ -14,7 +14,7 @@
 // machine this was written on has 2 cores; the engine's step runs off the event loop.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { ChatRequest } from '../src/harmony/chat-types.ts';
+import type { ChatRequest } from '../src/wire/chat-completions.ts';
 import { startCompletion } from '../src/server/completion.ts';
 import { planCompletion, type PlanOptions } from '../src/server/completion-plan.ts';
 import { startLocalServer } from '../src/server/local-server.ts';

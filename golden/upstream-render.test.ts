@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { piecesToText, piecesToTokens, renderCompletionPieces, renderConversationPieces } from '../src/harmony/render.ts';
 import { withBuiltinTools } from '../src/harmony/builtin-tools.ts';
-import { defaultSystemContent, type Message } from '../src/harmony/types.ts';
+import { defaultSystemContent, type Message } from '../src/harmony/conversation.ts';
 
 interface RenderCase {
   name: string;

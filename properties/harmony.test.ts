@@ -7,7 +7,7 @@ import { chatToHarmony, renderChatPrompt } from '../src/harmony/chat-to-harmony.
 import { parseMessagesFromCompletionTokens, StreamableParser } from '../src/harmony/parser.ts';
 import { piecesToText, piecesToTokens, renderConversationPieces } from '../src/harmony/render.ts';
 import { encodeHarmonyText, Tok, tokenBytes } from '../src/harmony/tokens.ts';
-import type { ChatRequest } from '../src/harmony/chat-types.ts';
+import type { ChatRequest } from '../src/wire/chat-completions.ts';
 import { failureOf, type PropertyDef } from './property.ts';
 import {
   chatRoundTrip,

@@ -9,7 +9,7 @@
 // user message, and raw continuations W−1, W, W+1 and 2W tokens past a prompt (W = sliding window).
 import fc from 'fast-check';
 import { renderChatPrompt } from '../src/harmony/chat-to-harmony.ts';
-import type { ChatRequest } from '../src/harmony/chat-types.ts';
+import type { ChatRequest } from '../src/wire/chat-completions.ts';
 import { accumulateDeltas } from '../src/harmony/harmony-to-chat.ts';
 import type { GrammarSpec, SamplingParams } from '../src/engine/runtime-api.ts';
 import type { Runtime } from '../src/engine/runtime.ts';

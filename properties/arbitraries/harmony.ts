@@ -2,7 +2,7 @@
 // in both places harmony allows, with any text as content. Headers only hold words harmony can parse
 // back unambiguously (no whitespace; a bare content type only as `<|constrain|>…`).
 import fc from 'fast-check';
-import type { Message } from '../../src/harmony/types.ts';
+import type { Message } from '../../src/harmony/conversation.ts';
 import { anyText, headerWord } from '../../src/harness/arbitraries/text.ts';
 
 const text = (t: string) => [{ type: 'text' as const, text: t }];

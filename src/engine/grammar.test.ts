@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { completionToChat } from '../harmony/harmony-to-chat.ts';
 import { StreamableParser } from '../harmony/parser.ts';
 import { encodeText, Tok } from '../harmony/tokens.ts';
-import { messageText } from '../harmony/types.ts';
+import { messageText } from '../harmony/conversation.ts';
 import { channelHeaderTokens, HarmonyGrammar, toolCallHeaderTokens } from './grammar.ts';
 import { FIRST_SPECIAL_TOKEN, type GrammarSpec, type TokenMask, type ToolChoice } from './runtime-api.ts';
 

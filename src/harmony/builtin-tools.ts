@@ -1,7 +1,7 @@
 // harmony's built-in tools, as `SystemContent::with_browser_tool()` and `with_python_tool()` add them
 // to the system message (never the developer message). The text is harmony's own, byte for byte;
 // the upstream fixtures test_browser_tool_only / test_browser_and_python_tool pin it.
-import type { SystemContent, ToolNamespaceConfig } from './types.ts';
+import type { SystemContent, ToolNamespaceConfig } from './conversation.ts';
 
 export const BROWSER_NAMESPACE: ToolNamespaceConfig = {
   "name": "browser",

@@ -1,7 +1,7 @@
 // OpenAI chat request → harmony conversation → completion prompt. Every rule is stated in
 // spec/harmony.md ("OpenAI chat → harmony"); the request is untrusted JSON, so each field used is
 // checked and a bad one raises ChatMappingError naming it (the server answers 400 with it).
-import type { ChatRequest } from './chat-types.ts';
+import type { ChatRequest } from '../wire/chat-completions.ts';
 import { renderCompletionPieces, rendered, type Rendered } from './render.ts';
 import {
   defaultSystemContent,
@@ -9,7 +9,7 @@ import {
   type Message,
   type ReasoningEffort,
   type ToolDescription,
-} from './types.ts';
+} from './conversation.ts';
 
 export class ChatMappingError extends Error {
   override name = 'ChatMappingError';

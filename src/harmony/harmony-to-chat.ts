@@ -1,10 +1,10 @@
 // Sampled completion tokens → OpenAI chat output (spec/harmony.md "harmony → OpenAI chat").
 // Streaming is the primary form: tokens become `delta`s as they arrive, and the non-streamed
 // message is the fold of those deltas, so the two cannot drift apart.
-import type { ChatDelta, ChatResponseMessage, ChatToolCall, FinishReason } from './chat-types.ts';
+import type { ChatDelta, ChatResponseMessage, ChatToolCall, FinishReason } from '../wire/chat-completions.ts';
 import { StreamableParser } from './parser.ts';
 import { Tok } from './tokens.ts';
-import { messageText, type Message } from './types.ts';
+import { messageText, type Message } from './conversation.ts';
 
 export interface ChatOutputOptions {
   /** The id of the n-th tool call of this completion (deterministic ids keep goldens stable). */

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { HarmonyParseError, parseHeader, parseMessagesFromCompletionTokens, StreamableParser } from './parser.ts';
 import { encodeText, FORMATTING_TOKEN_IDS, Tok, tokenBytes } from './tokens.ts';
-import type { Message, Role } from './types.ts';
+import type { Message, Role } from './conversation.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixture plumbing

@@ -7,7 +7,7 @@
 // empty or odd channels, a missing `<|start|>`), see the comments on each rule below.
 import { TextDecoder } from 'node:util';
 import { isSpecialToken, MESSAGE_STOP_TOKENS, specialTokenText, Tok, tokenBytes } from './tokens.ts';
-import type { Message, Role } from './types.ts';
+import type { Message, Role } from './conversation.ts';
 
 export class HarmonyParseError extends Error {
   override name = 'HarmonyParseError';

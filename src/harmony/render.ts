@@ -3,7 +3,7 @@
 // its own, as harmony's `render_text_into` does, so token boundaries match the library's.
 import { jsonSchemaToTypeScript } from './schema-to-typescript.ts';
 import { encodeText, specialTokenText, Tok } from './tokens.ts';
-import type { Content, DeveloperContent, Message, Role, SystemContent, ToolNamespaceConfig } from './types.ts';
+import type { Content, DeveloperContent, Message, Role, SystemContent, ToolNamespaceConfig } from './conversation.ts';
 
 /** A rendered piece: text encoded as plain text, or a formatting token inserted by id. */
 export type Piece = string | number;

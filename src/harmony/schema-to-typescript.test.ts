@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { jsonSchemaToTypeScript } from './schema-to-typescript.ts';
-import type { JsonSchema, Message, ToolNamespaceConfig } from './types.ts';
+import type { JsonSchema, Message, ToolNamespaceConfig } from './conversation.ts';
 
 interface RenderCase {
   name: string;

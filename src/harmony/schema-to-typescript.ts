@@ -10,7 +10,7 @@
 // - Non-string defaults are printed with JSON.stringify. serde_json prints floats its own way
 //   (`1.0` stays `1.0`, `1e21` is `1e21`), where JS prints `1` and `1e+21`; integers beyond 2^53
 //   lose precision in JS.
-import type { JsonSchema } from './types.ts';
+import type { JsonSchema } from './conversation.ts';
 
 type JsonObject = Record<string, unknown>;
 

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { chatRequest } from './arbitraries/chat.ts';
 import type { FailpointName } from '../engine/failpoints.ts';
-import type { ChatMessage, ChatRequest } from '../harmony/chat-types.ts';
+import type { ChatMessage, ChatRequest } from '../wire/chat-completions.ts';
 import type { Capabilities, Capability } from './probe.ts';
 import type { Body, Scenario, Step } from './scenario.ts';
 

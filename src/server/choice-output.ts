@@ -1,7 +1,7 @@
 // One choice's sampled tokens → what the client sees: OpenAI deltas (from the harmony mapping),
 // stop strings applied to the answer, log-probabilities of the answer's tokens, and token counts.
 // Streamed and whole responses are both built from these steps, so they cannot drift apart.
-import type { ChatDelta } from '../harmony/chat-types.ts';
+import type { ChatDelta } from '../wire/chat-completions.ts';
 import type { ChatDeltaStream } from '../harmony/harmony-to-chat.ts';
 import { isSpecialToken, specialTokenText, tokenBytes } from '../harmony/tokens.ts';
 import type { TokenChoice } from '../engine/runtime-api.ts';

@@ -2,7 +2,7 @@
 // each choice, the token budget, stop strings and the harmony grammar (spec/api.md "Requests").
 import { randomInt } from 'node:crypto';
 import { renderChatPrompt, type MappingOptions } from '../harmony/chat-to-harmony.ts';
-import type { ChatRequest, ChatToolChoice } from '../harmony/chat-types.ts';
+import type { ChatRequest, ChatToolChoice } from '../wire/chat-completions.ts';
 import type { GrammarSpec, SamplingParams } from '../engine/runtime-api.ts';
 import { ApiError, invalidRequest } from './api-error.ts';
 

@@ -1,7 +1,7 @@
 // Runs a planned chat completion on the runtime: one generation per choice, all batched together,
 // as one ordered stream of events. The SSE route writes the events as they come; the JSON route
 // folds them (response.ts). Cancelling the signal cancels every choice.
-import type { ChatDelta, FinishReason } from '../harmony/chat-types.ts';
+import type { ChatDelta, FinishReason } from '../wire/chat-completions.ts';
 import type { Generation, Runtime } from '../engine/runtime.ts';
 import { ChoiceOutput, type LogprobEntry } from './choice-output.ts';
 import type { CompletionPlan } from './completion-plan.ts';

@@ -2,7 +2,7 @@
 // disconnects, shutdown, metrics and the cache flush endpoint.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ChatRequest } from '../harmony/chat-types.ts';
+import type { ChatRequest } from '../wire/chat-completions.ts';
 import { startLocalServer, type LocalServer } from './local-server.ts';
 import { slowSteps } from './testing.ts';
 

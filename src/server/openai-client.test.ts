@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { renderChatPrompt } from '../harmony/chat-to-harmony.ts';
-import type { ChatRequest } from '../harmony/chat-types.ts';
+import type { ChatRequest } from '../wire/chat-completions.ts';
 import { normalise } from '../harness/normalise.ts';
 import { startLocalServer, type LocalServer } from './local-server.ts';
 import { slowSteps } from './testing.ts';

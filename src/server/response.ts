@@ -1,7 +1,7 @@
 // The two response forms of /v1/chat/completions, both built from completion events: a
 // `chat.completion` object (the fold of the events), and `chat.completion.chunk` objects for SSE.
 import { randomBytes } from 'node:crypto';
-import type { ChatDelta, ChatResponseMessage } from '../harmony/chat-types.ts';
+import type { ChatDelta, ChatResponseMessage } from '../wire/chat-completions.ts';
 import { accumulateDeltas } from '../harmony/harmony-to-chat.ts';
 import type { LogprobEntry } from './choice-output.ts';
 import type { CompletionEvent, CompletionRun, CompletionUsage } from './completion.ts';

@@ -1,7 +1,7 @@
 // Random OpenAI chat requests with tools: multi-turn conversations with reasoning (under every alias
 // clients use), parallel tool calls, tool results in any order, and content as strings or text parts.
 import fc from 'fast-check';
-import type { ChatContent, ChatFunctionTool, ChatMessage, ChatRequest } from '../../harmony/chat-types.ts';
+import type { ChatContent, ChatFunctionTool, ChatMessage, ChatRequest } from '../../wire/chat-completions.ts';
 import { anyText } from './text.ts';
 
 /** A realistic tool catalogue: flat, enum + default, nested objects, arrays, no parameters. */

@@ -1,5 +1,6 @@
-// The parts of the OpenAI Chat Completions wire format that the harmony mapping reads and writes.
-// Requests arrive as untrusted JSON, so the mapping checks every field it uses (see chat-to-harmony.ts).
+// The OpenAI Chat Completions wire format: the request and response shapes every layer speaks (the
+// harmony mapping, the server and the harness). Types only; requests arrive as untrusted JSON, so
+// whoever reads one checks every field it uses (see harmony/chat-to-harmony.ts).
 
 export interface ChatTextPart {
   type: 'text';
