@@ -6,12 +6,15 @@
 import fc from 'fast-check';
 import { FAILPOINTS } from '../src/engine/failpoints.ts';
 import { ChatClient } from '../src/harness/client.ts';
-import { failpointCatchers, historyIndependence } from '../src/harness/properties.ts';
+import { historyIndependence } from '../src/harness/properties.ts';
+import { failpointCatchers } from '../properties/failpoint-catchers.ts';
 import { evaluate, type Target } from '../src/harness/runner.ts';
 import { requestCount, type Scenario } from '../src/harness/scenario.ts';
-import { check, EMBEDDED_RUNTIME } from '../src/harness/session.ts';
+import { EMBEDDED_RUNTIME } from '../src/embedded/embedded-target.ts';
+import { injectTransport } from '../src/embedded/inject-transport.ts';
 import { probe } from '../src/harness/probe.ts';
-import { httpTransport, injectTransport, type Transport } from '../src/harness/transport.ts';
+import { httpTransport, type Transport } from '../src/harness/transport.ts';
+import { check } from '../src/targets.ts';
 import { startLocalServer } from '../src/server/local-server.ts';
 import type { Suite } from './suite.ts';
 

@@ -4,9 +4,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { FAILPOINTS } from '../src/engine/failpoints.ts';
-import { failpointCatchers } from '../src/harness/properties.ts';
+import { EMBEDDED_RUNTIME } from '../src/embedded/embedded-target.ts';
 import { requestCount } from '../src/harness/scenario.ts';
-import { builtinScenarios, check, EMBEDDED_RUNTIME, replay } from '../src/harness/session.ts';
+import { builtinScenarios } from '../src/harness/session.ts';
+import { check, replay } from '../src/targets.ts';
+import { failpointCatchers } from './failpoint-catchers.ts';
 import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
 
 const seed = fc.readConfigureGlobal().seed ?? 20261124;

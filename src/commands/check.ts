@@ -5,7 +5,8 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProgressLine, githubAnnotations, githubStepSummary, junitXml, summaryTable, writeFailureReport } from '../harness/report.ts';
-import { check, selectProperties, type CheckOptions } from '../harness/session.ts';
+import { selectProperties } from '../harness/session.ts';
+import { check, type CheckOptions } from '../targets.ts';
 import { UnreachableError } from '../harness/transport.ts';
 import { UsageError } from './usage-error.ts';
 

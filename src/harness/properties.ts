@@ -4,7 +4,6 @@
 // `amnesia check`, by properties/http.test.ts, and by anyone importing `amnesia`.
 import fc from 'fast-check';
 import { chatRequest } from './arbitraries/chat.ts';
-import type { FailpointName } from '../engine/failpoints.ts';
 import type { ChatMessage, ChatRequest } from '../wire/chat-completions.ts';
 import type { Capabilities, Capability } from './probe.ts';
 import type { Body, Scenario, Step } from './scenario.ts';
@@ -322,18 +321,3 @@ export const properties: HarnessProperty[] = [
   errorEnvelope,
   seededReproducibility,
 ];
-
-/**
- * The property of the default check that catches each failpoint of the reference engine first (others
- * may too); see spec/failpoints.md.
- */
-export const failpointCatchers: Readonly<Record<FailpointName, string>> = {
-  'kv-trim-noop': historyIndependence.name,
-  'full-hit-no-rerun': historyIndependence.name,
-  'shared-rng': seededReproducibility.name,
-  'parser-reuse': historyIndependence.name,
-  'abort-desync': cancelNoTrace.name,
-  'evict-referenced': historyIndependence.name,
-  'batch-variant': concurrencyIndependence.name,
-  'response-memo': historyIndependence.name,
-};

@@ -1,12 +1,10 @@
 // `check()` and `replay()`: the harness as a library (what `amnesia check` / `amnesia replay` and
-// other projects' test suites call). A target is a URL (any OpenAI-compatible server) or, without
-// one, the embedded reference server on the tiny model, run in-process.
+// other projects' test suites call). A target is a URL (any OpenAI-compatible server) or a
+// connector that starts one and hands back a Transport (the embedded reference server is wired in
+// that way from outside the harness, src/targets.ts).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { failpointsFromEnv } from '../engine/failpoints.ts';
-import type { RuntimeOptions } from '../engine/runtime.ts';
-import { startLocalServer, type LocalServer } from '../server/local-server.ts';
 import { ChatClient } from './client.ts';
 import type { Violation } from './check.ts';
 import { probe, type Capabilities } from './probe.ts';
@@ -14,16 +12,25 @@ import { properties as allProperties, type HarnessProperty } from './properties.
 import { checkProperty, evaluate, type PropertyResult, type RunOptions, type Target } from './runner.ts';
 import type { Recording } from './run.ts';
 import { loadScenario, withModel, type Scenario } from './scenario.ts';
-import { httpTransport, injectTransport, type Transport } from './transport.ts';
+import { httpTransport, type Transport } from './transport.ts';
+
+/** A target the harness does not reach by URL: how to talk to it, and how to start it afresh. */
+export interface TargetConnection {
+  transport: Transport;
+  /** Replaces the target with a fresh one (a new server): the reset before each history. */
+  restart?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a target; `check` and `replay` call it once and close what it returns. */
+export type TargetConnector = () => Promise<TargetConnection>;
 
 export interface TargetOptions {
-  /** Base URL of an OpenAI-compatible API (ending in /v1). Absent: the embedded server on the tiny model. */
-  target?: string;
+  /** Base URL of an OpenAI-compatible API (ending in /v1), or a connector that starts a target. */
+  target: string | TargetConnector;
   /** The model to ask for (default: the first the target lists). */
   model?: string;
   apiKey?: string;
-  /** Runtime options of the embedded server (failpoints default to AMNESIA_FAILPOINTS). */
-  embedded?: RuntimeOptions;
   timeoutMs?: number;
 }
 
@@ -53,13 +60,6 @@ export interface CheckReport {
   ok: boolean;
 }
 
-/**
- * The embedded server is configured to be hard on itself: a prefix cache that holds about one
- * conversation (so histories hit, miss, evict and supersede entries) and small prefill chunks (so
- * requests share steps). A correct engine answers the same whatever the configuration.
- */
-export const EMBEDDED_RUNTIME: RuntimeOptions = { kvBytes: 32 * 2 ** 20, cacheBytes: 256 * 1024, maxStepTokens: 64 };
-
 interface OpenTarget extends Target {
   name: string;
   close(): Promise<void>;
@@ -74,22 +74,12 @@ export function builtinScenarios(): Scenario[] {
     .map((f) => loadScenario(join(dir, f)));
 }
 
-/** Connects (or starts the embedded server), probes and calibrates. Throws UnreachableError. */
+/** Connects (or starts the target), probes and calibrates. Throws UnreachableError. */
 export async function openTarget(options: TargetOptions): Promise<OpenTarget> {
-  let transport: Transport;
-  let local: LocalServer | undefined;
-  let restart: (() => Promise<void>) | undefined;
-  if (options.target === undefined) {
-    const start = () => startLocalServer({ runtime: { ...EMBEDDED_RUNTIME, failpoints: failpointsFromEnv(), ...options.embedded } });
-    local = await start();
-    transport = injectTransport(() => local!.server.app, `embedded ${local.modelId} (in-process)`);
-    restart = async () => {
-      await local!.close();
-      local = await start();
-    };
-  } else {
-    transport = httpTransport(options.target, options.apiKey);
-  }
+  const connection: TargetConnection =
+    typeof options.target === 'string' ? { transport: httpTransport(options.target, options.apiKey), close: async () => {} } : await options.target();
+  const { transport } = connection;
+  const restart = connection.restart?.bind(connection);
   try {
     const timeoutMs = options.timeoutMs ?? 120_000;
     const probeClient = new ChatClient(transport, { includeUsage: false, timeoutMs });
@@ -98,9 +88,9 @@ export async function openTarget(options: TargetOptions): Promise<OpenTarget> {
     const caps = await probe(probeClient, model);
     const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs });
     const reset = restart ?? (caps.flush ? async () => void (await client.flush()) : undefined);
-    return { name: transport.name, client, model, caps, ...(reset ? { reset } : {}), close: async () => local?.close() };
+    return { name: transport.name, client, model, caps, ...(reset ? { reset } : {}), close: () => connection.close() };
   } catch (e) {
-    await local?.close();
+    await connection.close();
     throw e;
   }
 }
@@ -114,7 +104,7 @@ export function selectProperties(names: string[] | undefined): HarnessProperty[]
   });
 }
 
-export async function check(options: CheckOptions = {}): Promise<CheckReport> {
+export async function check(options: CheckOptions): Promise<CheckReport> {
   const selected = selectProperties(options.properties);
   const target = await openTarget(options);
   const seed = options.seed ?? Date.now() % 2 ** 31;
@@ -148,7 +138,7 @@ export interface ReplayReport {
 }
 
 /** Runs one scenario and checks it (its expectations and the universal rules). */
-export async function replay(scenario: Scenario, options: TargetOptions = {}): Promise<ReplayReport> {
+export async function replay(scenario: Scenario, options: TargetOptions): Promise<ReplayReport> {
   const target = await openTarget(options);
   try {
     const s = withModel(scenario, target.model);

@@ -1,7 +1,6 @@
 // How the harness reaches a target: one HTTP exchange at a time, with the response body as a byte
-// stream (so a stream can be read chunk by chunk and cancelled midway). Two transports: real HTTP
-// for any server, and fastify's in-process injection for the embedded reference server (no sockets).
-import type { FastifyInstance } from 'fastify';
+// stream (so a stream can be read chunk by chunk and cancelled midway). The harness ships the HTTP
+// transport for any server; the embedded reference server brings its own (src/embedded/).
 
 export interface Exchange {
   method: 'GET' | 'POST';
@@ -58,27 +57,4 @@ export function httpTransport(baseUrl: string, apiKey?: string): Transport {
     send: (x) => go(`${base}${x.path}`, x),
     sendOrigin: (x) => go(`${origin}${x.path}`, x),
   };
-}
-
-/**
- * The embedded server without sockets: fastify's inject, the body streamed as it is written.
- * `app` may be a function, for a server that is restarted between histories.
- */
-export function injectTransport(app: FastifyInstance | (() => FastifyInstance), name = 'in-process'): Transport {
-  const current = typeof app === 'function' && !('inject' in app) ? app : () => app as FastifyInstance;
-  const go = async (url: string, x: Exchange): Promise<ExchangeResponse> => {
-    const res = await current().inject({
-      method: x.method,
-      url,
-      ...(x.body !== undefined ? { payload: x.body, headers: { 'content-type': x.contentType ?? 'application/json' } } : {}),
-      ...(x.signal ? { signal: x.signal } : {}),
-      payloadAsStream: true,
-    });
-    // inject does not tell the server when an aborted request goes away: close the server's side of
-    // the response ourselves, as a dropped socket would, so the server cancels the generation.
-    x.signal?.addEventListener('abort', () => res.raw.res.destroy(), { once: true });
-    const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
-    return { status: res.statusCode, headers, body: res.stream() as AsyncIterable<Uint8Array> };
-  };
-  return { name, send: (x) => go(`/v1${x.path}`, x), sendOrigin: (x) => go(x.path, x) };
 }
