@@ -2,7 +2,7 @@
 """A readable numpy fp32 reference forward pass for gpt-oss (Hugging Face root layout).
 
 This is the golden model the CPU engine is checked against. It favours being obviously correct
-over being fast: every step follows the gpt-oss forward pass of spec/engine.md §2 (notes/gpt-oss-engine.md §1.4) literally, in
+over being fast: every step follows the gpt-oss forward pass of spec/engine.md §2 literally, in
 float32, and the whole causal sequence (positions 0..T-1) is computed in one pass.
 
 Only numpy is needed (no torch, no safetensors package): the safetensors container is parsed by

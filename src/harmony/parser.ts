@@ -1,5 +1,5 @@
 // Streaming parser for sampled harmony completions: a port of the semantics of openai/harmony
-// v0.0.8's `StreamableParser` (notes/harmony-format.md §10). Tokens go in one at a time; completed
+// v0.0.8's `StreamableParser` (spec/harmony.md §4). Tokens go in one at a time; completed
 // messages, the message in progress and the text each token added come out.
 //
 // Strict mode (the default) follows upstream. Non-strict mode never throws: it recovers from the

@@ -1,6 +1,6 @@
 // JSON Schema -> the TypeScript-ish text harmony puts in `# Tools` sections: a port of
 // openai/harmony v0.0.8 `json_schema_to_typescript(schema, indent)`, byte for byte
-// (notes/harmony-format.md §5). Several outputs look wrong (a description printed twice, `(_: // …`,
+// (spec/harmony.md §2). Several outputs look wrong (a description printed twice, `(_: // …`,
 // unsplit multi-line comments); they are kept on purpose, because the model was trained on exactly
 // this text.
 //

@@ -1,7 +1,7 @@
 // o200k_harmony: the o200k_base BPE ranks plus harmony's formatting tokens.
 // Text is always encoded as plain text (like harmony's `encode_ordinary`); formatting tokens are
 // inserted by id, never recognised inside text. gpt-tokenizer's `allowedSpecial` only finds special
-// tokens at the start of a string (notes/harmony-format.md §15), so we never use it.
+// tokens at the start of a string (spec/harmony.md §1), so we never use it.
 import { encode } from 'gpt-tokenizer/encoding/o200k_harmony';
 import ranks from 'gpt-tokenizer/bpeRanks/o200k_base';
 
