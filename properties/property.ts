@@ -1,6 +1,7 @@
-// How every property is defined: what to generate and what must hold for each value. One definition
-// runs under vitest (`test.prop([def.arbitrary])`), as a negative control on a broken implementation
-// (`fc.check(asProperty(def))` must fail), and later from the `amnesia check` command.
+// How the harmony, engine and runtime property suites define a property: what to generate and what
+// must hold for each value. One definition runs under vitest (`test.prop([def.arbitrary])`) and as a
+// negative control on a broken implementation (`failureOf(def)` must find a failure). The harness's
+// properties for any server (`amnesia check`) are another shape: src/harness/properties.ts.
 import fc from 'fast-check';
 
 export interface PropertyDef<T> {
