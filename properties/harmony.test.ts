@@ -73,7 +73,7 @@ describe('negative controls: each property catches a real bug', () => {
           try {
             return parseMessagesFromCompletionTokens(tokens, null);
           } catch (e) {
-            throw new Error(`parse failed: ${(e as Error).message}`);
+            throw new Error(`parse failed: ${(e as Error).message}`, { cause: e });
           }
         },
       }),

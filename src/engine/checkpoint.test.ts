@@ -81,8 +81,13 @@ function rebuild(file: string, edit: (tensors: SafetensorsWriteTensor[]) => Safe
   writeSafetensors(file, edit(tensors), header.metadata);
 }
 
+
+/** A config or header parsed from JSON, edited in place by the corruption cases. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type JsonEdit = Record<string, any>;
+
 /** Rewrites the JSON header of a (copied) safetensors file; the data buffer keeps its size. */
-function editHeader(file: string, edit: (json: Record<string, any>) => void): void {
+function editHeader(file: string, edit: (json: JsonEdit) => void): void {
   const header = readSafetensorsHeader(file);
   const head = Buffer.alloc(header.dataStart);
   const fd = openSync(file, 'r');
@@ -97,7 +102,7 @@ function editHeader(file: string, edit: (json: Record<string, any>) => void): vo
   writeSparse(file, Buffer.concat([len, text]), 8 + text.length + (header.fileSize - header.dataStart));
 }
 
-function editJson(file: string, edit: (json: Record<string, any>) => void): void {
+function editJson(file: string, edit: (json: JsonEdit) => void): void {
   const json = JSON.parse(readFileSync(file, 'utf8'));
   edit(json);
   writeFileSync(file, JSON.stringify(json));
@@ -196,7 +201,7 @@ describe('loadCheckpoint on the tiny model', () => {
 });
 
 describe('config.json variants', () => {
-  const base = () => structuredClone(tinyConfigJson()) as Record<string, any>;
+  const base = () => structuredClone(tinyConfigJson()) as JsonEdit;
 
   test('transformers v5 rope_parameters (rope_theta inside) loads like rope_scaling', () => {
     const dir = join(scratch, 'v5');
@@ -241,7 +246,7 @@ describe('config.json variants', () => {
     expect(tiny.high).toBeCloseTo(4.35, 2);
   });
 
-  test.each<[string, (c: Record<string, any>) => void, RegExp]>([
+  test.each<[string, (c: JsonEdit) => void, RegExp]>([
     ['missing hidden_size', (c) => delete c.hidden_size, /config\.json: missing field "hidden_size"$/],
     ['missing head_dim', (c) => delete c.head_dim, /missing field "head_dim"/],
     ['missing experts', (c) => (delete c.num_local_experts, delete c.num_experts), /missing field "num_local_experts" or "num_experts"/],

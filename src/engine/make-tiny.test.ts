@@ -1,12 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { modelCommand } from '../commands/model.ts';
-import { UsageError } from '../commands/usage-error.ts';
 import { loadCheckpoint, readModelConfig, readTensorBytes } from './checkpoint.ts';
 import { ensureTinyCheckpoint, HARMONY_BOOST, makeTinyCheckpoint, tinyModelDir, TINY_VERSION } from './make-tiny.ts';
 import { END_PULL, MESSAGE_ENDS, RESIDUAL_ANCHOR } from './random-checkpoint.ts';
@@ -23,7 +21,6 @@ const scratch = mkdtempSync(join(tmpdir(), 'amnesia-make-tiny-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
 const makeTinyModule = fileURLToPath(new URL('./make-tiny.ts', import.meta.url));
 
 
@@ -214,40 +211,5 @@ describe('tinyModelDir and ensureTinyCheckpoint', () => {
       else process.env.AMNESIA_CACHE_DIR = saved;
     }
     expect(existsSync(join(want, 'marker'))).toBe(true);
-  });
-});
-
-describe('amnesia model make-tiny', () => {
-  const amnesia = (args: string[], env: Record<string, string> = {}) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-
-  test('--out DIR --seed N writes there and prints the directory', () => {
-    const out = join(scratch, 'cli-out');
-    const r = amnesia(['model', 'make-tiny', '--out', out, '--seed', '2']);
-    expect(r).toMatchObject({ status: 0, stdout: `${out}\n`, stderr: '' });
-    expect(sha256(join(out, 'model.safetensors'))).toBe(sha256(join(scratch, 'c', 'model.safetensors')));
-  });
-
-  test.each([
-    [[], 'usage: amnesia model make-tiny [--out DIR] [--seed N] [--shards 1|2]'],
-    [['frobnicate'], "unknown subcommand 'frobnicate' (try: make-tiny)"],
-    [['make-tiny', 'extra'], 'usage: amnesia model make-tiny [--out DIR] [--seed N] [--shards 1|2]'],
-    [['make-tiny', '--seed', 'x'], "--seed must be an integer from 0 to 4294967295, got 'x'"],
-    [['make-tiny', '--seed', '4294967296'], "--seed must be an integer from 0 to 4294967295, got '4294967296'"],
-    [['make-tiny', '--shards', '3'], "--shards must be 1 or 2, got '3'"],
-    [['make-tiny', '--out', '/'], '--out / exists and is not an empty directory'],
-  ])('refuses %j', async (args, message) => {
-    const p = modelCommand(args);
-    await expect(p).rejects.toThrow(UsageError);
-    await expect(p).rejects.toThrow(message);
-  });
-
-  test('mistakes get one line on stderr and exit code 2', () => {
-    const r = amnesia(['model', 'make-tiny', '--bogus']);
-    expect(r.status).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^amnesia model: Unknown option '--bogus'[^\n]*\n$/);
   });
 });

@@ -20,7 +20,7 @@ export function loadNativeAddon(): NativeAddon {
   try {
     cached = require(NATIVE_ADDON_PATH) as NativeAddon;
   } catch (e) {
-    throw new Error(`cannot load the native engine ${NATIVE_ADDON_PATH}: ${(e as Error).message}; rebuild it with \`npm run build:native\``);
+    throw new Error(`cannot load the native engine ${NATIVE_ADDON_PATH}: ${(e as Error).message}; rebuild it with \`npm run build:native\``, { cause: e });
   }
   return cached;
 }

@@ -257,7 +257,7 @@ export async function ensureCheckpoint(dir: string, write: (tmpDir: string) => v
       // Another process renamed its copy first (ENOTEMPTY/EEXIST): use theirs.
       if (!existsSync(join(dir, CONFIG_FILE))) {
         const what = existsSync(dir) ? `it exists but has no ${CONFIG_FILE} (${readdirSync(dir).length} entries); remove it` : (e as Error).message;
-        throw new Error(`cannot create the checkpoint at ${dir}: ${what}`);
+        throw new Error(`cannot create the checkpoint at ${dir}: ${what}`, { cause: e });
       }
     }
   } finally {

@@ -19,6 +19,8 @@ export interface Answer {
   usage?: { prompt: number; completion: number; total: number };
 }
 
+// Response bodies are untrusted JSON, read field by field with explicit checks (isObject, typeof).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -46,12 +46,7 @@ export async function probe(client: ChatClient, model: string, calibrationRuns =
   const required = await json({ tools: [PROBE_TOOL], tool_choice: 'required' });
   const n = await json({ n: 2 });
   const logprobs = await json({ logprobs: true, top_logprobs: 1 });
-  let flush = false;
-  try {
-    flush = await client.flush();
-  } catch {
-    flush = false;
-  }
+  const flush = await client.flush().catch(() => false);
   // In isolation: on a flushed cache where the target has the endpoint, so that a cache that leaks
   // into an exact repeat (exo #1362) is not mistaken for nondeterminism.
   const calibration: Observation[] = [];
