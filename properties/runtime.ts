@@ -16,6 +16,7 @@ import type { Runtime } from '../src/engine/runtime.ts';
 import { chatRequest } from '../src/harness/arbitraries/chat.ts';
 import { relatedConversations } from '../src/harness/properties.ts';
 import { minimize } from '../src/harness/minimize.ts';
+import { ChatOutputMapping } from '../src/server/chat-output.ts';
 import type { PropertyDef } from './property.ts';
 
 /** One request to the engine: a token prompt and how to sample it. */
@@ -53,10 +54,21 @@ export interface History {
 
 const key = (r: EngineRequest): string => JSON.stringify(r);
 
-/** Runs one request to the end (or cancels it after `cancelAfter` tokens) and records what it got. */
-export async function runRequest(rt: Runtime, r: EngineRequest, cancelAfter?: number): Promise<Outcome> {
+/** A runtime and the server's output mapping over it (one per runtime, as one server has). */
+export interface Served {
+  rt: Runtime;
+  output: ChatOutputMapping;
+}
+
+const served = (rt: Runtime): Served => ({ rt, output: new ChatOutputMapping(rt.failpoints) });
+
+/**
+ * Runs one request to the end (or cancels it after `cancelAfter` tokens) and records what it got,
+ * its tokens mapped to an OpenAI message as the server maps them.
+ */
+export async function runRequest({ rt, output }: Served, r: EngineRequest, cancelAfter?: number): Promise<Outcome> {
   const g = rt.generate({ prompt: r.prompt, maxTokens: r.maxTokens, sampling: r.sampling, grammar: r.grammar });
-  const stream = rt.chatStream();
+  const stream = output.stream();
   const out: Outcome = { tokens: [], logprobs: [], finish: '', message: '' };
   const deltas = [];
   for await (const t of g) {
@@ -131,6 +143,7 @@ export function historyIndependence(t: RuntimeUnderTest): PropertyDef<History> {
     async predicate(history) {
       const { pool, ops } = history;
       const rt = t.create(history);
+      const server = served(rt);
       const seen: Array<{ r: EngineRequest; got: Outcome; step: number }> = [];
       const check = async (r: EngineRequest, got: Outcome, step: number) => {
         const want = await t.baseline(r);
@@ -144,19 +157,19 @@ export function historyIndependence(t: RuntimeUnderTest): PropertyDef<History> {
       const continuation = (r: EngineRequest, said: number[]): EngineRequest => ({ ...r, prompt: [...r.prompt, ...said, 2000, 2001] });
       try {
         for (const [step, op] of ops.entries()) {
-          if (op.kind === 'send') await check(at(op.req), await runRequest(rt, at(op.req)), step);
+          if (op.kind === 'send') await check(at(op.req), await runRequest(server, at(op.req)), step);
           else if (op.kind === 'burst') {
-            const got = await Promise.all(op.reqs.map((i) => runRequest(rt, at(i))));
+            const got = await Promise.all(op.reqs.map((i) => runRequest(server, at(i))));
             for (const [j, i] of op.reqs.entries()) await check(at(i), got[j]!, step);
           } else if (op.kind === 'cancel') {
-            const partial = await runRequest(rt, at(op.req), op.after);
+            const partial = await runRequest(server, at(op.req), op.after);
             const next = continuation(at(op.req), partial.tokens);
-            await check(next, await runRequest(rt, next), step);
+            await check(next, await runRequest(server, next), step);
           } else {
-            const first = await runRequest(rt, at(op.req));
+            const first = await runRequest(server, at(op.req));
             await check(at(op.req), first, step);
             const next = continuation(at(op.req), first.tokens);
-            await check(next, await runRequest(rt, next), step);
+            await check(next, await runRequest(server, next), step);
           }
         }
       } finally {
@@ -179,10 +192,10 @@ export function historyIndependence(t: RuntimeUnderTest): PropertyDef<History> {
 /** A baseline memo: each distinct request run once, alone, on a cold cache-off runtime. */
 export function memoBaseline(create: () => Runtime): (r: EngineRequest) => Promise<Outcome> {
   const memo = new Map<string, Promise<Outcome>>();
-  let rt: Runtime | undefined;
+  let server: Served | undefined;
   return (r) => {
     const k = key(r);
-    if (!memo.has(k)) memo.set(k, runRequest((rt ??= create()), r));
+    if (!memo.has(k)) memo.set(k, runRequest((server ??= served(create())), r));
     return memo.get(k)!;
   };
 }

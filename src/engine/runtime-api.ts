@@ -1,5 +1,5 @@
 // Interfaces between the engine runtime's parts: the sampler (sampler.ts), the harmony grammar
-// (grammar.ts) and the scheduler/generate loop that drives both (scheduler.ts).
+// (grammar.ts) and the scheduler/generate loop that drives both (runtime.ts).
 
 /**
  * The tokens allowed next. 'text' is every ordinary token (ids below 199998, the first special id)

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { completionToChat } from '../harmony/harmony-to-chat.ts';
+import { encodeHarmonyText, encodeText } from '../harmony/tokens.ts';
 import { loadCheckpoint } from './checkpoint.ts';
+import { Failpoints, UnknownFailpointError, USER_ROLE_TOKEN } from './failpoints.ts';
 import { ensureTinyCheckpoint } from './make-tiny.ts';
 import type { NativeModel, NativeModelSpec } from './native-api.ts';
 import { loadNativeAddon } from './native-addon.ts';
@@ -181,4 +183,25 @@ test('ignoreStop generates through stop tokens to max tokens (unconstrained only
   expect(tokens).toHaveLength(20);
   expect(tokens.slice(0, out.tokens.length)).toEqual(out.tokens);
   expect(() => rt.generate({ prompt: P1, maxTokens: 4, ignoreStop: true, grammar: CALCULATOR })).toThrow(/ignoreStop/);
+});
+
+describe('failpoint hooks', () => {
+  test('response-memo keys a prompt by its last user message', () => {
+    expect(encodeText('user')).toEqual([USER_ROLE_TOKEN]);
+    const prompt = encodeHarmonyText('<|start|>user<|message|>first<|end|><|start|>assistant<|channel|>final<|message|>ok<|end|><|start|>user<|message|>second<|end|><|start|>assistant');
+    expect(new Failpoints(['response-memo']).memoKey(prompt)).toBe(encodeText('second').join(','));
+    expect(new Failpoints([]).memoKey(prompt)).toBeUndefined();
+  });
+
+  test('response-memo replays an earlier answer to the same last user message', async () => {
+    const rt = runtime({ failpoints: ['response-memo'] });
+    const first = await run(rt, P1);
+    const other = await run(rt, [...P1.slice(0, 3), ...P1]); // other context, same last user message
+    expect(other.tokens).toEqual(first.tokens);
+    expect(other.usage.cachedTokens).toBe(0);
+  });
+
+  test('an unknown failpoint is refused', () => {
+    expect(() => runtime({ failpoints: ['nope'] })).toThrow(UnknownFailpointError);
+  });
 });

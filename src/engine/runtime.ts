@@ -1,20 +1,23 @@
-// The engine runtime: `generate(prompt, …)` is the one entry point the server and the harness use.
+// The engine runtime: `generate(request)` is its one entry point, for the server and for the
+// in-process runtime properties (properties/runtime.ts).
 // Requests join a continuous-batching loop: every step feeds each decoding request one token and
 // gives the rest of a per-step token budget to prefill chunks (rotating, so none starves). Between
 // steps the loop admits queued requests (reusing the longest cached prefix), samples, and retires
 // finished or cancelled requests, whose KV goes to the prefix cache. Nothing request-scoped
 // (sampler, grammar, sequence, buffers) outlives its request. See spec/engine.md §8.
+//
+// The runtime deals in tokens only: mapping them to OpenAI output, and stop strings, are the
+// server's (src/server/chat-output.ts, src/server/stop-filter.ts). Failpoints act through the
+// `Failpoints` object (src/engine/failpoints.ts); each hook here is marked `Failpoint NAME`.
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { TextDecoder } from 'node:util';
-import { ChatDeltaStream, type ChatOutputOptions } from '../harmony/harmony-to-chat.ts';
-import { SAMPLING_STOP_TOKENS, Tok, tokenBytes } from '../harmony/tokens.ts';
-import { parseFailpoints, type FailpointName } from './failpoints.ts';
+import { SAMPLING_STOP_TOKENS, Tok } from '../harmony/tokens.ts';
+import { Failpoints } from './failpoints.ts';
 import { HarmonyGrammar } from './grammar.ts';
 import type { NativeEngine, NativeModel, NativeModelSpec, NativeStepEntry } from './native-api.ts';
 import { PrefixCache, type PrefixCacheStats } from './prefix-cache.ts';
 import type { GrammarSpec, SamplingParams, TokenChoice } from './runtime-api.ts';
-import { counterUniform, Sampler } from './sampler.ts';
+import { Sampler } from './sampler.ts';
 
 export interface RuntimeOptions {
   /** KV pool size in bytes (default 512 MiB). */
@@ -27,11 +30,12 @@ export interface RuntimeOptions {
   maxStepTokens?: number;
   /** Requests generating at once (default 16); more wait in the queue. */
   maxConcurrency?: number;
-  /** Requests that may wait (default 64); beyond that generate() throws OverloadedError. */
+  /** Requests that may wait (default 64); beyond that generate() throws GenerateError 'overloaded'. */
   maxQueue?: number;
   /** Longest prompt + max tokens (default: what the model and the KV pool allow). */
   contextLength?: number;
   threads?: number;
+  /** Failpoint names (spec/failpoints.md); an unknown one throws UnknownFailpointError. */
   failpoints?: Iterable<string>;
 }
 
@@ -39,8 +43,6 @@ export interface GenerateRequest {
   prompt: readonly number[];
   maxTokens: number;
   sampling?: SamplingParams;
-  /** Generation ends when the decoded text contains one of these (the caller trims it). */
-  stop?: readonly string[];
   /** Harmony structural constraints; null or absent = unconstrained. */
   grammar?: GrammarSpec | null;
   /** Keep generating through stop tokens until maxTokens (benchmarks; unconstrained requests only). */
@@ -136,7 +138,6 @@ interface Request {
   maxTokens: number;
   sampler: Sampler;
   grammar: HarmonyGrammar | undefined;
-  stop: readonly string[];
   ignoreStop: boolean;
   out: Generation;
   /** Tokens in the KV: prompt, then generated tokens as they are fed back. */
@@ -145,21 +146,18 @@ interface Request {
   pending: number[];
   seq: number;
   generated: number;
-  text: string;
-  decoder: TextDecoder;
   logits: Float32Array;
   cancelled: boolean;
   /** Worst-case KV blocks this request may hold. */
   blocks: number;
-  memoKey: string | undefined;
-  memo: TokenChoice[];
+  /** Failpoint response-memo: the answer so far, to remember under its key; undefined when off. */
+  memo: { key: string; tokens: TokenChoice[] } | undefined;
 }
-
-const SHARED_RNG_SEED = 0x5eed;
 
 export class Runtime {
   readonly engine: NativeEngine;
-  readonly failpoints: ReadonlySet<FailpointName>;
+  /** The failpoints this runtime was created with, and their cross-request state. */
+  readonly failpoints: Failpoints;
   readonly contextLength: number;
   private readonly cache: PrefixCache;
   private readonly options: Required<Pick<RuntimeOptions, 'maxStepTokens' | 'maxConcurrency' | 'maxQueue'>>;
@@ -169,10 +167,7 @@ export class Runtime {
   private readonly active: Request[] = [];
   private running: Promise<void> | undefined;
   private rotation = 0;
-  private sharedCounter = 0;
-  private readonly memo = new Map<string, TokenChoice[]>();
   private closed = false;
-  private sharedChatStream: ChatDeltaStream | undefined;
 
   constructor(
     model: NativeModel,
@@ -180,17 +175,15 @@ export class Runtime {
     options: RuntimeOptions = {},
   ) {
     const c = model.config;
-    this.failpoints = parseFailpoints(options.failpoints ?? []);
+    this.failpoints = new Failpoints(options.failpoints ?? []);
     this.blockSize = options.kvBlockSize ?? 16;
     this.vocab = c.vocabSize;
     const slidingKv = options.slidingKv ?? 'full';
     const perToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
     const kvBlocks = Math.max(1, Math.floor((options.kvBytes ?? 512 * 2 ** 20) / (perToken * this.blockSize)));
     this.engine = model.createEngine({ kvBlocks, kvBlockSize: this.blockSize, slidingKv, ...(options.threads ? { threads: options.threads } : {}) });
-    this.engine.setDebug({
-      batchVariantReduction: this.failpoints.has('batch-variant'),
-      kvTrimNoop: this.failpoints.has('kv-trim-noop'),
-    });
+    // Failpoints kv-trim-noop, batch-variant: native switches.
+    this.engine.setDebug(this.failpoints.nativeDebug());
     const kv = this.engine.kvStats();
     const ringLayers = slidingKv === 'ring' ? c.slidingLayers.filter(Boolean).length : 0;
     this.cache = new PrefixCache(this.engine, {
@@ -199,7 +192,7 @@ export class Runtime {
       blockSize: this.blockSize,
       blockBytes: kv.blockBytes,
       entryBytes: ringLayers * (c.slidingWindow + this.blockSize) * 2 * c.numKvHeads * c.headDim * 4,
-      failpoints: this.failpoints,
+      failpoints: this.failpoints.names,
     });
     this.contextLength = Math.min(options.contextLength ?? Infinity, kv.blocksTotal * this.blockSize - this.blockSize, 131072);
     this.options = { maxStepTokens: options.maxStepTokens ?? 256, maxConcurrency: options.maxConcurrency ?? 16, maxQueue: options.maxQueue ?? 64 };
@@ -228,7 +221,8 @@ export class Runtime {
     let sampler: Sampler;
     try {
       grammar = request.grammar ? new HarmonyGrammar(request.grammar) : undefined;
-      const uniform = this.failpoints.has('shared-rng') ? () => counterUniform(SHARED_RNG_SEED, this.sharedCounter++) : undefined;
+      // Failpoint shared-rng: one random stream for every request.
+      const uniform = this.failpoints.sharedUniform();
       sampler = new Sampler(request.sampling ?? {}, uniform ? { uniform } : {});
     } catch (e) {
       throw new GenerateError((e as Error).message, 'invalid_request');
@@ -237,25 +231,22 @@ export class Runtime {
       throw new GenerateError(`overloaded: ${this.active.length} requests running and ${this.queue.length} waiting`, 'overloaded');
     }
 
+    const memoKey = this.failpoints.memoKey(prompt); // Failpoint response-memo
     const r: Request = {
       prompt,
       maxTokens,
       sampler,
       grammar,
-      stop: request.stop ?? [],
       ignoreStop: request.ignoreStop ?? false,
       out: undefined as unknown as Generation,
       tokens: [],
       pending: [],
       seq: -1,
       generated: 0,
-      text: '',
-      decoder: new TextDecoder(),
       logits: new Float32Array(this.vocab),
       cancelled: false,
       blocks: Math.ceil((prompt.length + maxTokens) / this.blockSize) + 1,
-      memoKey: this.failpoints.has('response-memo') ? lastUserMessageKey(prompt) : undefined,
-      memo: [],
+      memo: memoKey === undefined ? undefined : { key: memoKey, tokens: [] },
     };
     r.out = new Generation(sampler.seed, () => {
       r.cancelled = true;
@@ -265,9 +256,9 @@ export class Runtime {
     request.signal?.addEventListener('abort', () => r.out.cancel(), { once: true });
     if (request.signal?.aborted) r.cancelled = true;
 
-    const memoized = r.memoKey !== undefined ? this.memo.get(r.memoKey) : undefined;
+    // Failpoint response-memo: the answer of an earlier request with the same last user message.
+    const memoized = r.memo !== undefined ? this.failpoints.recall(r.memo.key) : undefined;
     if (memoized !== undefined) {
-      // response-memo: the answer of an earlier request with the same last user message.
       for (const t of memoized) r.out.push(t);
       r.out.usage.completionTokens = memoized.length;
       r.out.end('stop');
@@ -276,15 +267,6 @@ export class Runtime {
     this.queue.push(r);
     this.kick();
     return r.out;
-  }
-
-  /**
-   * The OpenAI output mapping for one request's tokens (src/harmony/harmony-to-chat.ts): a new one per
-   * request — under the parser-reuse failpoint, one shared by every request.
-   */
-  chatStream(options: ChatOutputOptions = {}): ChatDeltaStream {
-    if (!this.failpoints.has('parser-reuse')) return new ChatDeltaStream(options);
-    return (this.sharedChatStream ??= new ChatDeltaStream(options));
   }
 
   cacheStats(): PrefixCacheStats {
@@ -426,15 +408,10 @@ export class Runtime {
     r.grammar?.accept(choice.token);
     r.generated++;
     r.out.usage.completionTokens = r.generated;
-    r.memo.push(choice);
+    r.memo?.tokens.push(choice); // Failpoint response-memo
     r.out.push(choice);
     if (!r.ignoreStop && (SAMPLING_STOP_TOKENS.has(choice.token) || r.grammar?.done)) {
       return this.finish(r, choice.token === Tok.call ? 'tool_calls' : 'stop');
-    }
-    const bytes = tokenBytes(choice.token);
-    if (bytes !== undefined && r.stop.length > 0) {
-      r.text += r.decoder.decode(bytes, { stream: true });
-      if (r.stop.some((s) => r.text.includes(s))) return this.finish(r, 'stop');
     }
     if (r.generated >= r.maxTokens) return this.finish(r, 'length');
     r.pending = [choice.token];
@@ -447,17 +424,18 @@ export class Runtime {
     if (r.seq >= 0) {
       let kvLength = this.engine.sequenceLength(r.seq);
       if (reason === 'cancelled' && this.failpoints.has('abort-desync') && kvLength > r.prompt.length) {
-        // mlx-lm #405: the aborted step's KV is dropped, but the token list keeps its token, so the
-        // cache's token list runs one ahead of its KV.
+        // Failpoint abort-desync (mlx-lm #405): the aborted step's KV is dropped, but the token list
+        // keeps its token, so the cache's token list runs one ahead of its KV.
         this.engine.truncateSequence(r.seq, --kvLength);
       }
-      const tokens = r.tokens;
+      // Failpoint full-hit-no-rerun: the cache keeps the last logits, to sample a full hit from.
       const lastLogits = this.failpoints.has('full-hit-no-rerun') ? r.logits.slice() : undefined;
-      if (error === undefined) this.cache.insert(tokens, r.seq, kvLength, lastLogits);
+      if (error === undefined) this.cache.insert(r.tokens, r.seq, kvLength, lastLogits);
       else this.engine.freeSequence(r.seq);
       r.seq = -1;
     }
-    if (r.memoKey !== undefined && reason !== 'cancelled' && error === undefined) this.memo.set(r.memoKey, r.memo);
+    // Failpoint response-memo: a completed answer is remembered under its last user message.
+    if (r.memo !== undefined && reason !== 'cancelled' && error === undefined) this.failpoints.remember(r.memo.key, r.memo.tokens);
     r.out.end(reason, error);
   }
 }
@@ -469,16 +447,4 @@ function fingerprint(spec: NativeModelSpec, slidingKv: string, blockSize: number
     return [f, s.size, s.mtimeMs];
   });
   return createHash('sha256').update(JSON.stringify({ config: spec.config, files, slidingKv, blockSize })).digest('hex');
-}
-
-/** The tokens of the prompt's last user message (the response-memo failpoint's key). */
-function lastUserMessageKey(prompt: readonly number[]): string | undefined {
-  const USER = 1428;
-  for (let i = prompt.length - 3; i >= 0; i--) {
-    if (prompt[i] === Tok.start && prompt[i + 1] === USER && prompt[i + 2] === Tok.message) {
-      const end = prompt.indexOf(Tok.end, i + 3);
-      return prompt.slice(i + 3, end < 0 ? undefined : end).join(',');
-    }
-  }
-  return undefined;
 }

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { MappingOptions } from '../harmony/chat-to-harmony.ts';
 import type { Runtime } from '../engine/runtime.ts';
 import { ApiError, toApiError } from './api-error.ts';
+import { ChatOutputMapping } from './chat-output.ts';
 import { startCompletion } from './completion.ts';
 import { planCompletion, type GrammarMode } from './completion-plan.ts';
 import { Metrics } from './metrics.ts';
@@ -46,6 +47,8 @@ function keyMatches(header: string | undefined, key: string): boolean {
 export function buildServer(options: ServerOptions): AmnesiaServer {
   const { runtime, modelId } = options;
   const metrics = new Metrics(runtime);
+  // One output mapping for every request (under the parser-reuse failpoint, one parser for all).
+  const output = new ChatOutputMapping(runtime.failpoints);
   const inflight = new Map<AbortController, Promise<unknown>>();
   let closing = false;
 
@@ -107,7 +110,7 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
       if (!reply.raw.writableFinished) controller.abort();
     });
     const work = (async () => {
-      const run = startCompletion(runtime, plan, controller.signal);
+      const run = startCompletion(runtime, plan, controller.signal, output);
       const meta = responseMeta(modelId, options.systemFingerprint);
       if (!plan.stream) {
         const response = await collectResponse(run, meta, plan.sampling.length, plan.logprobs);

@@ -1,5 +1,6 @@
-// One choice's sampled tokens → what the client sees: OpenAI deltas (from the harmony mapping),
-// stop strings applied to the answer, log-probabilities of the answer's tokens, and token counts.
+// One choice's sampled tokens → what the client sees: OpenAI deltas (from a parser of the server's
+// output mapping, chat-output.ts), stop strings applied to the answer, log-probabilities of the
+// answer's tokens, and token counts.
 // Streamed and whole responses are both built from these steps, so they cannot drift apart.
 import type { ChatDelta } from '../wire/chat-completions.ts';
 import type { ChatDeltaStream } from '../harmony/harmony-to-chat.ts';

@@ -3,9 +3,10 @@
 // folds them (response.ts). Cancelling the signal cancels every choice.
 import type { ChatDelta, FinishReason } from '../wire/chat-completions.ts';
 import type { Generation, Runtime } from '../engine/runtime.ts';
+import { ChatOutputMapping } from './chat-output.ts';
 import { ChoiceOutput, type LogprobEntry } from './choice-output.ts';
 import type { CompletionPlan } from './completion-plan.ts';
-import { randomId } from './response.ts';
+import { randomId } from './ids.ts';
 
 export type CompletionEvent =
   | { kind: 'delta'; index: number; delta: ChatDelta; logprobs: LogprobEntry[] | null }
@@ -25,8 +26,17 @@ export interface CompletionRun {
   usage(): CompletionUsage;
 }
 
-/** Starts every choice (throwing GenerateError, with nothing started, if the runtime refuses one). */
-export function startCompletion(runtime: Runtime, plan: CompletionPlan, signal: AbortSignal): CompletionRun {
+/**
+ * Starts every choice (throwing GenerateError, with nothing started, if the runtime refuses one).
+ * `output` is the server's output mapping (shared by its completions, so that the parser-reuse
+ * failpoint carries a parser across requests); by default one of this completion's own.
+ */
+export function startCompletion(
+  runtime: Runtime,
+  plan: CompletionPlan,
+  signal: AbortSignal,
+  output: ChatOutputMapping = new ChatOutputMapping(runtime.failpoints),
+): CompletionRun {
   const generations: Generation[] = [];
   try {
     for (const sampling of plan.sampling) {
@@ -37,7 +47,7 @@ export function startCompletion(runtime: Runtime, plan: CompletionPlan, signal: 
     throw e;
   }
   // Tool-call ids are unique, as OpenAI's are: clients may key results by them across turns.
-  const outputs = generations.map(() => new ChoiceOutput(runtime.chatStream({ toolCallId: () => randomId('call_') }), plan.stop, plan.logprobs));
+  const outputs = generations.map(() => new ChoiceOutput(output.stream({ toolCallId: () => randomId('call_') }), plan.stop, plan.logprobs));
   const choices = generations.map((g, i) => choiceEvents(g, outputs[i]!, i, plan.logprobs));
   return {
     events: choices.length === 1 ? choices[0]! : merge(choices),

@@ -1,23 +1,16 @@
 // The two response forms of /v1/chat/completions, both built from completion events: a
 // `chat.completion` object (the fold of the events), and `chat.completion.chunk` objects for SSE.
-import { randomBytes } from 'node:crypto';
 import type { ChatDelta, ChatResponseMessage } from '../wire/chat-completions.ts';
 import { accumulateDeltas } from '../harmony/harmony-to-chat.ts';
 import type { LogprobEntry } from './choice-output.ts';
 import type { CompletionEvent, CompletionRun, CompletionUsage } from './completion.ts';
+import { randomId } from './ids.ts';
 
 export interface ResponseMeta {
   id: string;
   created: number;
   model: string;
   system_fingerprint: string;
-}
-
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-/** A random id like OpenAI's (`chatcmpl-…`, `call_…`). */
-export function randomId(prefix: string, length = 24): string {
-  return prefix + [...randomBytes(length)].map((b) => ALPHABET[b % ALPHABET.length]).join('');
 }
 
 export function responseMeta(model: string, systemFingerprint: string): ResponseMeta {
