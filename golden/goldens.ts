@@ -7,7 +7,7 @@ import { ChatMappingError, renderChatPrompt, type MappingOptions } from '../src/
 import { completionToChat } from '../src/harmony/harmony-to-chat.ts';
 import { encodeHarmonyText } from '../src/harmony/tokens.ts';
 import { loadNativeAddon } from '../src/engine/native-addon.ts';
-import { normaliser, type Normaliser } from '../src/harness/normalise.ts';
+import { normaliser, type Normaliser } from '../src/server/normalise-response.ts';
 import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
 
 export const goldenRoot = fileURLToPath(new URL('.', import.meta.url));

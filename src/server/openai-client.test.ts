@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { renderChatPrompt } from '../harmony/chat-to-harmony.ts';
 import type { ChatRequest } from '../wire/chat-completions.ts';
-import { normalise } from '../harness/normalise.ts';
+import { normalise } from './normalise-response.ts';
 import { startLocalServer, type LocalServer } from './local-server.ts';
 import { slowSteps } from './testing.ts';
 

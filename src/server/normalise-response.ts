@@ -1,5 +1,6 @@
-// What may legitimately differ between two answers to one request is replaced by a fixed
-// placeholder before they are compared (spec/properties.md "Normalisation"): the response id,
+// How the API golden files (golden/api/) and the server's tests compare responses: what may
+// legitimately differ between two answers to one request is replaced by a fixed placeholder
+// (spec/properties.md "Normalisation"): the response id,
 // `created`, `system_fingerprint`, OpenAI's `obfuscation` padding, cached prompt tokens, and
 // tool-call ids (numbered in order of appearance instead). Works on a `chat.completion` and on
 // each `chat.completion.chunk` of a stream.
