@@ -5,7 +5,7 @@
 // (a bug report anyone can replay) and passes on a fresh correct one.
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import type { ViolationKind } from '../src/harness/check.ts';
+import type { ViolationKind } from '../src/harness/violation.ts';
 import { describeStep, requestCount } from '../src/harness/scenario.ts';
 import { check, replay } from '../src/harness/session.ts';
 import { fakeServer, releaseResponseClones, type FakeVariant } from './fake-server.ts';

@@ -7,6 +7,8 @@ export { check, replay, type CheckOptions, type TargetOptions } from './targets.
 export { builtinScenarios, type CheckReport, type ReplayReport, type TargetConnection, type TargetConnector } from './harness/session.ts';
 export { properties, type HarnessProperty } from './harness/properties.ts';
 export { loadScenario, parseScenario, type Scenario, type Step } from './harness/scenario.ts';
-export { describeViolation, type Violation } from './harness/check.ts';
-export { summaryTable, junitXml } from './harness/report.ts';
+export type { Violation } from './harness/violation.ts';
+export { describeViolation } from './harness/report/text.ts';
+export { summaryTable } from './harness/report/summary.ts';
+export { junitXml } from './harness/report/junit.ts';
 export type { Transport, Exchange, ExchangeResponse } from './harness/transport.ts';

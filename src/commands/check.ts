@@ -4,7 +4,10 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ProgressLine, githubAnnotations, githubStepSummary, junitXml, summaryTable, writeFailureReport } from '../harness/report.ts';
+import { writeFailureReport } from '../harness/report/bug-report.ts';
+import { githubAnnotations, githubStepSummary } from '../harness/report/github.ts';
+import { junitXml } from '../harness/report/junit.ts';
+import { ProgressLine, summaryTable } from '../harness/report/summary.ts';
 import { selectProperties } from '../harness/session.ts';
 import { check, type CheckOptions } from '../targets.ts';
 import { UnreachableError } from '../harness/transport.ts';

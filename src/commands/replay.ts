@@ -1,7 +1,7 @@
 // `amnesia replay FILE`: runs one scenario (a bug report as data) against a target and checks its
 // expectations and the universal rules. Exit codes as `amnesia check`.
 import { parseArgs } from 'node:util';
-import { describeViolation } from '../harness/check.ts';
+import { describeViolation } from '../harness/report/text.ts';
 import { describeStep, loadScenario, ScenarioError } from '../harness/scenario.ts';
 import { replay } from '../targets.ts';
 import { UnreachableError } from '../harness/transport.ts';

@@ -3,7 +3,7 @@
 // debugging over the scenario's steps, and comes back with its recording as evidence.
 import fc from 'fast-check';
 import { answerOf, type Answer } from './answer.ts';
-import { checkRecording, type Violation } from './check.ts';
+import { findViolations } from './rules/index.ts';
 import type { ChatClient } from './client.ts';
 import { minimize } from './minimize.ts';
 import type { Capabilities } from './probe.ts';
@@ -11,6 +11,7 @@ import type { GenerationContext, HarnessProperty } from './properties.ts';
 import { requestCount, type Scenario, type Step } from './scenario.ts';
 import { runScenario, type Recording } from './run.ts';
 import { UnreachableError } from './transport.ts';
+import type { Violation } from './violation.ts';
 
 export interface RunOptions {
   runs: number;
@@ -78,7 +79,7 @@ export async function evaluate(target: Target, scenario: Scenario, property?: Ha
   const recording = await runScenario(target.client, scenario);
   const cold = property?.coldBaseline || scenario.coldBaseline;
   const baseline = cold && target.caps.flush ? await coldBaseline(target.client, recording) : undefined;
-  const violation = checkRecording(recording, { deterministic: target.caps.deterministic, ...(baseline ? { baseline } : {}) });
+  const violation = findViolations(recording, { deterministic: target.caps.deterministic, ...(baseline ? { baseline } : {}) });
   return { recording, violation };
 }
 

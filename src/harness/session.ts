@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChatClient } from './client.ts';
-import type { Violation } from './check.ts';
+import type { Violation } from './violation.ts';
 import { probe, type Capabilities } from './probe.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
 import { checkProperty, evaluate, type PropertyResult, type RunOptions, type Target } from './runner.ts';

@@ -1,0 +1,142 @@
+// The bug-report folder: scenario.json, the curl scripts (run with a fake curl), REPORT.md.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Scenario } from '../scenario.ts';
+import type { Violation } from '../violation.ts';
+import { reportMarkdown, safeFileName, writeFailureReport } from './bug-report.ts';
+import { failed, LEAKED, p1, p2, passed, runWithFakeCurl, scenario, TARGET } from './testing.ts';
+
+const temp = mkdtempSync(join(tmpdir(), 'amnesia-report-'));
+afterAll(() => rmSync(temp, { recursive: true, force: true }));
+
+describe('writeFailureReport', () => {
+  it('writes scenario.json, a script per request (and a stream variant), and REPORT.md', () => {
+    const dir = join(temp, 'reports');
+    mkdirSync(join(dir, 'history-independence'), { recursive: true });
+    writeFileSync(join(dir, 'history-independence', 'stale.sh'), 'old');
+    const folder = writeFailureReport(dir, failed, TARGET, 'gpt-oss-20b');
+    expect(folder).toBe(join(dir, 'history-independence'));
+    expect(readdirSync(folder).sort()).toEqual(['REPORT.md', 'p1-stream.sh', 'p1.sh', 'p2.sh', 'scenario.json']);
+    for (const f of ['p1.sh', 'p1-stream.sh', 'p2.sh']) expect(statSync(join(folder, f)).mode & 0o777).toBe(0o755);
+    expect(JSON.parse(readFileSync(join(folder, 'scenario.json'), 'utf8'))).toEqual(scenario);
+
+    // The scripts send what the harness sent: p1 as JSON; p2 only ever streamed, with the usage chunk asked for.
+    expect(JSON.parse(runWithFakeCurl(temp, readFileSync(join(folder, 'p1.sh'), 'utf8')).stdin)).toEqual(p1);
+    const streamed = runWithFakeCurl(temp, readFileSync(join(folder, 'p2.sh'), 'utf8'));
+    expect(JSON.parse(streamed.stdin)).toEqual({ ...p2, stream: true, stream_options: { include_usage: true } });
+    expect(streamed.args).toContain('-N');
+  });
+
+  it('sanitises request and property names into unique file names', () => {
+    const odd: Scenario = {
+      name: 'x',
+      requests: { '#0': p1, '../etc/passwd': p1, P1: p1, p1, '': p1 },
+      steps: [{ burst: ['#0', '../etc/passwd', 'P1', 'p1', ''] }],
+    };
+    const folder = writeFailureReport(
+      temp,
+      { ...failed, property: '../up', failure: { ...failed.failure!, scenario: odd } },
+      'embedded tiny (in-process)',
+      'tiny',
+    );
+    expect(folder).toBe(join(temp, '_.._up'));
+    expect(readdirSync(folder).sort()).toEqual(['P1.sh', 'REPORT.md', '_.sh', '_0.sh', '_.._etc_passwd.sh', 'p1-2.sh', 'scenario.json'].sort());
+    const md = readFileSync(join(folder, 'REPORT.md'), 'utf8');
+    expect(md).toContain('`./_0.sh & ./_.._etc_passwd.sh & ./P1.sh & ./p1-2.sh & ./_.sh & wait`');
+    // No URL to point at: the scripts default to `amnesia serve`, and replay runs the embedded server.
+    expect(readFileSync(join(folder, 'P1.sh'), 'utf8')).toContain("default_target='http://127.0.0.1:8000/v1'");
+    expect(md).toMatch(/amnesia replay scenario.json\n/);
+  });
+
+  it('safeFileName keeps p1 and defuses separators and leading dots', () => {
+    expect(['p1', 'a/b', '..', '-rf', 'x y'].map(safeFileName)).toEqual(['p1', 'a_b', '_..', '_-rf', 'x_y']);
+  });
+});
+
+describe('reportMarkdown', () => {
+  const md = reportMarkdown(failed, TARGET, 'gpt-oss-20b');
+
+  it('has the title, target, verdict and every section', () => {
+    expect(md.startsWith('# history-independence: an identical request gets an identical answer whatever ran before it\n')).toBe(true);
+    expect(md).toContain(`- Target: \`${TARGET}\``);
+    expect(md).toContain('**history**: p1 at step 3 answered differently');
+    for (const h of [
+      'Steps to reproduce',
+      'Expected',
+      'Actual',
+      'First difference',
+      'Where the wrong answer comes from',
+      'Recorded exchanges',
+      'Replay data',
+    ]) {
+      expect(md).toContain(`\n## ${h}\n`);
+    }
+  });
+
+  it('names the script of each step, and the replay command', () => {
+    expect(md).toContain('1. send p1: `./p1.sh`\n2. send p2 (stream): `./p2.sh`\n3. send p1: `./p1.sh`\n4. send p1 (stream): `./p1-stream.sh`\n');
+    expect(md).toContain(`amnesia replay scenario.json --target ${TARGET}`);
+  });
+
+  it('shows expected and actual, the first difference with an excerpt, and the leak source', () => {
+    expect(md).toContain(
+      'The answer of the identical request `p1` at step 1:\n\n```text\ncontent: "The answer is 4."\nfinish_reason: stop'.replace('\nfinish', '; finish'),
+    );
+    expect(md).toContain(`content: ${JSON.stringify(LEAKED)}`);
+    expect(md).toContain('At `choices[0].content`, character 15:');
+    expect(md).toContain('expected: "The answer is 4."\nactual:   "The answer is 4, as the tool said."\n                          ^');
+    expect(md).toContain("`p2` at step 2. Its request's last message:\n\n```text\ntool: The tool says 4\n```");
+  });
+
+  it('records the exchanges involved, bodies as sent, in details blocks', () => {
+    const details = md.split('<details>').slice(1);
+    expect(details).toHaveLength(3); // the reference, the leak source, the wrong answer
+    expect(details[0]).toContain('<summary>Step 1: <code>p1</code> (reference), JSON, HTTP 200, 40 ms</summary>');
+    expect(details[1]).toContain('(source of the wrong answer), stream');
+    expect(details[1]).toContain('"stream": true,\n  "stream_options": {\n    "include_usage": true\n  }');
+    expect(details[1]).toContain('data: [DONE]');
+    expect(details[2]).toContain('(wrong answer)');
+    expect(md).toContain('fast-check seed 42, path `"3:0:1"`');
+  });
+
+  it('says which requests of compound steps have no script', () => {
+    const compound: Scenario = {
+      name: 'cancel-no-trace',
+      requests: { p1, p2 },
+      steps: [
+        { burst: ['p1', 'p2'] },
+        { continue: 'p1' },
+        { cancel: 'p2', after: 2 },
+        { stop: 'p1', from: 0, length: 3, stream: true },
+        { raw: '{' },
+        { flush: true },
+      ],
+    };
+    const shape: Violation = {
+      rule: 'shape',
+      kind: 'shape',
+      entries: [0],
+      problems: ['HTTP 500 for a well-formed request'],
+      message: 'p1 at step 1: HTTP 500 for a well-formed request',
+    };
+    const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, scenario: compound, violation: shape } }, TARGET, 'm');
+    const steps = text.split('## Steps to reproduce')[1]!.split('Or replay')[0]!;
+    expect(steps).toContain('1. send p1, p2 at once: `./p1.sh & ./p2.sh & wait`');
+    expect(steps).toContain(
+      '2. send p1, then continue the conversation from its answer: `./p1.sh`; the continued conversation is built from that answer at run time, so it has no script',
+    );
+    // p2 is sent as JSON in the burst and streamed by the cancel step: the stream has its own script.
+    expect(steps).toMatch(/3\. stream p2, .*: `\.\/p2-stream\.sh`, interrupted after 2 events; the continuation is built .* no script/);
+    expect(steps).toMatch(/4\. send p1 with a stop string .*: `\.\/p1\.sh`; the request with the stop string is built .* no script/);
+    expect(steps).toContain('5. send the malformed body "{": no script (the body is in scenario.json)');
+    expect(steps).toContain('6. flush the prefix cache: `curl -X POST http://127.0.0.1:8000/admin/cache/flush`');
+    expect(text).toContain('## Expected\n\nA response with the Chat Completions shape');
+    expect(text).not.toContain('## First difference');
+  });
+
+  it('refuses a result without a failure', () => {
+    expect(() => reportMarkdown(passed, TARGET, 'm')).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,277 @@
+// For whoever files the bug: per failure a folder ready to attach to an issue, with scenario.json,
+// one curl script per request, and REPORT.md (steps to reproduce, expected, actual, the first
+// difference, where a wrong answer came from, the recorded exchanges).
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { answerOf, answerText } from '../answer.ts';
+import { ChatClient, type ChatCall, type Observation } from '../client.ts';
+import type { Entry, Recording } from '../run.ts';
+import type { PropertyResult } from '../runner.ts';
+import { describeStep, type Body, type Scenario, type Step } from '../scenario.ts';
+import type { Violation } from '../violation.ts';
+import { curlScript } from './curl.ts';
+import { code, fence } from './markdown.ts';
+import { violationMessage } from './text.ts';
+
+/** Where the scripts point when the target has no URL (the embedded server): `amnesia serve`'s default. */
+const DEFAULT_BASE_URL = 'http://127.0.0.1:8000/v1';
+
+const isUrl = (target: string) => /^https?:\/\//i.test(target);
+const originOf = (url: string) => {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+};
+
+/** A name made safe as a file name: no separators, no leading dot or dash, not empty. */
+export function safeFileName(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  return s === '' ? '_' : /^[.-]/.test(s) ? `_${s}` : s;
+}
+
+/** The client's own rule for the body as sent (stream fields on top), without a transport. */
+const offline = { name: 'offline', send: () => Promise.reject(new Error('offline')), sendOrigin: () => Promise.reject(new Error('offline')) };
+const wireBody = (call: ChatCall, includeUsage: boolean) => new ChatClient(offline, { includeUsage, timeoutMs: 0 }).wireBody(call);
+
+/**
+ * Whether the streams asked for the usage chunk. The recording does not say (the client adds
+ * stream_options when the target supports it), but a stream that carries a usage chunk was asked.
+ */
+const askedUsage = (rec: Recording) =>
+  rec.entries.some((e) => e.call.stream && (e.obs.events ?? []).some((ev) => typeof ev === 'object' && ev !== null && (ev as { usage?: unknown }).usage));
+
+/** How a step sends each request it names itself (the derived second request of a compound step aside). */
+function sends(step: Step): Array<{ name: string; stream: boolean }> {
+  if ('send' in step) return [{ name: step.send, stream: step.stream ?? false }];
+  if ('burst' in step) return step.burst.map((name) => ({ name, stream: step.stream ?? false }));
+  if ('continue' in step) return [{ name: step.continue, stream: step.stream ?? false }];
+  if ('cancel' in step) return [{ name: step.cancel, stream: true }];
+  if ('stop' in step) return [{ name: step.stop, stream: false }]; // the stop-free answer comes as JSON
+  return [];
+}
+
+interface Script {
+  file: string;
+  name: string;
+  stream: boolean;
+  body: Body;
+}
+
+/**
+ * The scripts of a scenario: `<name>.sh` per request (JSON, unless the scenario only streams it), and
+ * `<name>-stream.sh` for a request it sends both ways. File names are unique, case-insensitively.
+ */
+function scriptsOf(s: Scenario, includeUsage: boolean): { scripts: Script[]; fileFor(name: string, stream: boolean): string } {
+  const modes = new Map<string, Set<boolean>>();
+  for (const step of s.steps) for (const { name, stream } of sends(step)) (modes.get(name) ?? modes.set(name, new Set()).get(name)!).add(stream);
+  const taken = new Set<string>();
+  const unique = (base: string) => {
+    let file = `${base}.sh`;
+    for (let k = 2; taken.has(file.toLowerCase()); k++) file = `${base}-${k}.sh`;
+    taken.add(file.toLowerCase());
+    return file;
+  };
+  const scripts: Script[] = [];
+  for (const [name, body] of Object.entries(s.requests)) {
+    const used = modes.get(name) ?? new Set([false]);
+    const primary = !used.has(false);
+    const make = (stream: boolean, base: string) => scripts.push({ file: unique(base), name, stream, body: wireBody({ body, stream }, includeUsage) });
+    make(primary, safeFileName(name));
+    if (used.size === 2) make(true, `${safeFileName(name)}-stream`);
+  }
+  return {
+    scripts,
+    fileFor: (name, stream) => (scripts.find((x) => x.name === name && x.stream === stream) ?? scripts.find((x) => x.name === name))?.file ?? '?',
+  };
+}
+
+const html = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** The text of a chat message, as a person reads it: string content, text parts, or tool calls. */
+function messageText(m: unknown): string {
+  if (typeof m !== 'object' || m === null) return JSON.stringify(m);
+  const msg = m as { role?: unknown; content?: unknown; tool_calls?: unknown };
+  const role = typeof msg.role === 'string' ? msg.role : '?';
+  let text: string;
+  if (typeof msg.content === 'string') text = msg.content;
+  else if (Array.isArray(msg.content))
+    text = msg.content
+      .map((p) => (typeof p === 'object' && p !== null && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
+      .join('');
+  else if (Array.isArray(msg.tool_calls)) text = `tool calls ${JSON.stringify(msg.tool_calls)}`;
+  else text = JSON.stringify(msg.content ?? null);
+  return `${role}: ${text.length > 500 ? `${text.slice(0, 500)}…` : text}`;
+}
+
+const at = (e: Entry) => `${code(e.label)} at step ${e.step + 1}`;
+
+/** Where the expected answer comes from, by kind of violation. */
+function expectedSource(rec: Recording, v: Violation): string {
+  const ref = v.entries[0] ?? -1;
+  if (v.kind === 'cache' || ref < 0) return 'The answer of the same request alone on a cold server (prefix cache flushed)';
+  const e = rec.entries[ref]!;
+  if (v.kind === 'truncation') return `The answer with the larger max_tokens, ${at(e)}; the actual answer must be a prefix of it`;
+  if (v.kind === 'stop') return `The answer of ${at(e)} without the stop string, cut before its first occurrence`;
+  if (v.kind === 'expectation') return `The answer of ${at(e)} (the scenario's expectation)`;
+  return `The answer of the identical request ${at(e)}`;
+}
+
+/** Both strings around the first difference, with a caret under it (the text before it is common). */
+function differenceExcerpt(expected: string, actual: string, position: number, radius = 30): string {
+  const lit = (t: string) => JSON.stringify(t).slice(1, -1);
+  const start = Math.max(0, position - radius);
+  const before = lit(expected.slice(start, position));
+  const show = (s: string) => `"${start > 0 ? '…' : ''}${before}${lit(s.slice(position, position + radius))}${position + radius < s.length ? '…' : ''}"`;
+  const caret = ' '.repeat('expected: "'.length + (start > 0 ? 1 : 0) + before.length);
+  return [`expected: ${show(expected)}`, `actual:   ${show(actual)}`, `${caret}^`].join('\n');
+}
+
+/** The response as recorded: the JSON body, or the stream's events as SSE lines. */
+function responseText(obs: Observation): string {
+  const lines: string[] = [`HTTP ${obs.status}`];
+  if (obs.events !== undefined) {
+    lines.push(...obs.events.map((ev) => `data: ${JSON.stringify(ev)}`));
+    if (obs.done) lines.push('data: [DONE]');
+    if (obs.cancelled) lines.push(`(the client went away after ${obs.events.length} events)`);
+  } else if (obs.json !== undefined) {
+    lines.push(JSON.stringify(obs.json, null, 2));
+  }
+  if (obs.problem) lines.push(`(problem: ${obs.problem})`);
+  return lines.join('\n');
+}
+
+/** REPORT.md for one failure: a bug report ready to file. */
+export function reportMarkdown(result: PropertyResult, target: string, model: string): string {
+  const f = result.failure;
+  if (!f) throw new RangeError(`${result.property} has no failure to report`);
+  const { recording: rec, violation: v, scenario } = f;
+  const message = violationMessage(rec, v);
+  const baseUrl = isUrl(target) ? target : DEFAULT_BASE_URL;
+  const { fileFor } = scriptsOf(scenario, askedUsage(rec));
+  const run = (name: string, stream: boolean) => code(`./${fileFor(name, stream)}`);
+  const involved = [...new Set([...v.entries.filter((i) => i >= 0), ...(v.leakedFrom !== undefined ? [v.leakedFrom] : [])])].sort((a, b) => a - b);
+  const derived = (request: string) => `${request} is built from that answer at run time, so it has no script (\`amnesia replay\` sends it)`;
+
+  const stepLine = (step: Step, i: number): string => {
+    const what = describeStep(step);
+    if ('send' in step) return `${i + 1}. ${what}: ${run(step.send, step.stream ?? false)}`;
+    if ('burst' in step) return `${i + 1}. ${what}: ${code(`${step.burst.map((n) => `./${fileFor(n, step.stream ?? false)} &`).join(' ')} wait`)}`;
+    if ('continue' in step) return `${i + 1}. ${what}: ${run(step.continue, step.stream ?? false)}; ${derived('the continued conversation')}`;
+    if ('cancel' in step) return `${i + 1}. ${what}: ${run(step.cancel, true)}, interrupted after ${step.after} events; ${derived('the continuation')}`;
+    if ('stop' in step) return `${i + 1}. ${what}: ${run(step.stop, false)}; ${derived('the request with the stop string')}`;
+    if ('raw' in step) return `${i + 1}. ${what}: no script (the body is in scenario.json)`;
+    return `${i + 1}. ${what}: ${code(`curl -X POST ${originOf(baseUrl)}/admin/cache/flush`)}`;
+  };
+
+  const out: string[] = [
+    `# ${result.property}: ${result.statement}`,
+    '',
+    `- Target: ${code(target)}`,
+    `- Model: ${code(model)}`,
+    `- Found by \`amnesia check\` (${result.scenarios} scenarios, ${result.requests} requests)`,
+    '',
+    `**${v.kind}**: ${message}`,
+    '',
+    '## Steps to reproduce',
+    '',
+    `Each request is a script in this folder; set \`AMNESIA_TARGET\` to send it elsewhere (default ${code(baseUrl)}) and \`OPENAI_API_KEY\` if the server wants a key.`,
+    '',
+    ...scenario.steps.map(stepLine),
+    ...(scenario.coldBaseline
+      ? ['', `Then compare with each request alone on a cold server: ${code(`curl -X POST ${originOf(baseUrl)}/admin/cache/flush`)}, and send it again.`]
+      : []),
+    '',
+    'Or replay the whole scenario, checked:',
+    '',
+    fence(`amnesia replay scenario.json${isUrl(target) ? ` --target ${target}` : ''}`, 'sh'),
+    '',
+  ];
+
+  const bad = v.entries[v.entries.length - 1];
+  const badEntry = bad !== undefined && bad >= 0 ? rec.entries[bad] : undefined;
+  if (v.expected) out.push('## Expected', '', `${expectedSource(rec, v)}:`, '', fence(answerText(v.expected), 'text'), '');
+  else if (v.kind === 'shape') out.push('## Expected', '', 'A response with the Chat Completions shape (spec/properties.md, "Shape").', '');
+  else if (v.kind === 'envelope') out.push('## Expected', '', 'A 4xx with the OpenAI error envelope `{"error":{"message","type","param","code"}}`.', '');
+  out.push('## Actual', '', badEntry ? `The answer of ${at(badEntry)}:` : 'The answer:', '', fence(v.actual ? answerText(v.actual) : message, 'text'), '');
+
+  const d = v.difference;
+  if (d) {
+    out.push('## First difference', '', `At ${code(d.path || '(the whole answer)')}${d.position !== undefined ? `, character ${d.position}` : ''}:`, '');
+    if (d.position !== undefined && typeof d.expected === 'string' && typeof d.actual === 'string')
+      out.push(fence(differenceExcerpt(d.expected, d.actual, d.position), 'text'), '');
+    else out.push(fence(`expected: ${JSON.stringify(d.expected)}\nactual:   ${JSON.stringify(d.actual)}`, 'text'), '');
+  }
+
+  if (v.leakedFrom !== undefined) {
+    const src = rec.entries[v.leakedFrom]!;
+    const messages = Array.isArray(src.call.body.messages) ? src.call.body.messages : [];
+    out.push(
+      '## Where the wrong answer comes from',
+      '',
+      `The wrong answer is the answer of an earlier, different request: ${at(src)}. Its request's last message:`,
+      '',
+      fence(messages.length > 0 ? messageText(messages[messages.length - 1]) : '(no messages)', 'text'),
+      '',
+    );
+  }
+
+  const includeUsage = askedUsage(rec);
+  const role = (i: number) =>
+    [i === v.entries[0] && v.entries.length > 1 ? 'reference' : '', i === bad ? 'wrong answer' : '', i === v.leakedFrom ? 'source of the wrong answer' : '']
+      .filter(Boolean)
+      .join(', ');
+  out.push('## Recorded exchanges', '');
+  for (const i of involved) {
+    const e = rec.entries[i]!;
+    const request = e.call.raw ?? JSON.stringify(wireBody(e.call, includeUsage), null, 2);
+    const answer = e.call.raw === undefined ? answerText(answerOf(e.obs)) : '';
+    out.push(
+      '<details>',
+      `<summary>Step ${e.step + 1}: <code>${html(e.label)}</code> (${role(i)}), ${e.call.stream ? 'stream' : 'JSON'}, HTTP ${e.obs.status}, ${Math.round(e.obs.ended - e.obs.started)} ms</summary>`,
+      '',
+      `Request (POST /chat/completions${e.call.cancelAfter !== undefined ? `, cancelled after ${e.call.cancelAfter} events` : ''}):`,
+      '',
+      fence(request, e.call.raw === undefined ? 'json' : 'text'),
+      '',
+      ...(answer ? [e.obs.cancelled ? 'Partial answer:' : 'Answer:', '', fence(answer, 'text'), ''] : []),
+      'Response:',
+      '',
+      fence(responseText(e.obs), 'text'),
+      '',
+      '</details>',
+      '',
+    );
+  }
+
+  out.push(
+    '## Replay data',
+    '',
+    `fast-check seed ${f.seed}, path ${code(JSON.stringify(f.path))} (the counterexample before amnesia shrank it step by step). ` +
+      `${code(`amnesia check --properties ${result.property} --seed ${f.seed}${isUrl(target) ? ` --target ${target}` : ''}`)}, with the same --runs, --max-tokens and --concurrency and no time budget, generates the same scenarios again.`,
+    '',
+  );
+  return out.join('\n');
+}
+
+/**
+ * Writes `dir/<property>/` (replacing an existing one): scenario.json, a script per request, and
+ * REPORT.md. Returns the folder.
+ */
+export function writeFailureReport(dir: string, result: PropertyResult, target: string, model: string): string {
+  const f = result.failure;
+  if (!f) throw new RangeError(`${result.property} has no failure to report`);
+  const folder = join(dir, safeFileName(result.property));
+  rmSync(folder, { recursive: true, force: true });
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, 'scenario.json'), `${JSON.stringify(f.scenario, null, 2)}\n`);
+  const baseUrl = isUrl(target) ? target : DEFAULT_BASE_URL;
+  for (const s of scriptsOf(f.scenario, askedUsage(f.recording)).scripts) {
+    const path = join(folder, s.file);
+    writeFileSync(path, curlScript(baseUrl, s.body, s.stream));
+    chmodSync(path, 0o755); // explicitly: the mode given to writeFileSync is subject to the umask
+  }
+  writeFileSync(join(folder, 'REPORT.md'), reportMarkdown(result, target, model));
+  return folder;
+}

@@ -1,0 +1,57 @@
+// The terminal: the summary table, and the progress line.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ProgressLine, summaryTable } from './summary.ts';
+import { report, TARGET } from './testing.ts';
+
+describe('summaryTable', () => {
+  const text = summaryTable(report);
+  const lines = text.split('\n');
+
+  it('has one row per property with result, counts, seconds and the note', () => {
+    expect(lines[0]).toMatch(/^property\s+result\s+scenarios\s+requests\s+seconds\s+note$/);
+    expect(lines[1]).toMatch(/^history-independence\s+FAIL\s+12\s+40\s+3\.2\s+history: p1 at step 3 answered differently/);
+    expect(lines[2]).toMatch(/^stream-equivalence\s+PASS\s+25\s+88\s+1\.5$/);
+    expect(lines[3]).toMatch(/^cache-transparency\s+SKIP\s+0\s+0\s+0\.0\s+the target lacks flush$/);
+    // Columns line up: every row's result starts where the header's does.
+    const col = lines[0]!.indexOf('result');
+    for (const l of lines.slice(1, 4)) expect(l.slice(col, col + 4)).toMatch(/PASS|FAIL|SKIP/);
+  });
+
+  it('ends with the target, the capabilities and the counts', () => {
+    expect(text).toContain(`target ${TARGET}, model gpt-oss-20b, seed 42`);
+    expect(text).toContain('stream ✓ stream-usage ✓ tools ✓ tool-choice ✓ n ✗ seed ✓ seed-accepted ✓ logprobs ✓ flush ✗; deterministic in isolation ✓');
+    expect(lines.at(-1)).toBe('3 properties: 1 passed, 1 failed, 1 skipped');
+  });
+});
+
+describe('ProgressLine', () => {
+  afterEach(() => vi.useRealTimers());
+  const stream = (isTTY: boolean) => {
+    const writes: string[] = [];
+    return { writes, isTTY, columns: 40, write: (s: string) => writes.push(s) };
+  };
+
+  it('rewrites one line at most every 100 ms, shows the latest event, and clears it', () => {
+    vi.useFakeTimers();
+    const tty = stream(true);
+    const line = new ProgressLine(tty);
+    line.update({ property: 'history-independence', phase: 'checking', done: 1, requests: 3 });
+    for (let i = 2; i <= 50; i++) line.update({ property: 'history-independence', phase: 'checking', done: i, requests: 3 * i });
+    expect(tty.writes).toEqual(['\rchecking history-independence: 1 scena…\x1b[K']);
+    vi.advanceTimersByTime(100);
+    expect(tty.writes).toHaveLength(2);
+    expect(tty.writes[1]).toMatch(/^\rchecking history-independence: 50 scen…\x1b\[K$/);
+    line.update({ property: 'stop', phase: 'shrinking', done: 7 });
+    line.done();
+    vi.advanceTimersByTime(1000);
+    expect(tty.writes.slice(2)).toEqual(['\r\x1b[K']);
+  });
+
+  it('prints nothing on a stream that is not a terminal', () => {
+    const log = stream(false);
+    const line = new ProgressLine(log);
+    line.update({ property: 'x', phase: 'checking', done: 1 });
+    line.done();
+    expect(log.writes).toEqual([]);
+  });
+});

@@ -1,0 +1,126 @@
+// For a person at a terminal: the summary table after a check, and the progress line during it.
+// The row helpers are shared with the GitHub step summary.
+import type { Capability } from '../probe.ts';
+import type { PropertyResult, RunOptions } from '../runner.ts';
+import type { CheckReport } from '../session.ts';
+import { violationMessage } from './text.ts';
+
+const RESULT = { passed: 'PASS', failed: 'FAIL', skipped: 'SKIP' } as const;
+
+/** Capability labels, in report order; `satisfies` makes a new Capability a compile error here. */
+const CAPABILITY_LABELS = {
+  stream: 'stream',
+  streamOptions: 'stream-usage',
+  tools: 'tools',
+  toolChoice: 'tool-choice',
+  n: 'n',
+  seed: 'seed',
+  seedAccepted: 'seed-accepted',
+  logprobs: 'logprobs',
+  flush: 'flush',
+} satisfies Record<Capability, string>;
+
+export const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+/** The note column, on one line: why a property was skipped, or what broke. */
+export function note(r: PropertyResult): string {
+  const f = r.failure;
+  const text =
+    r.status === 'skipped'
+      ? (r.reason ?? '')
+      : r.status === 'failed'
+        ? f
+          ? `${f.violation.kind}: ${violationMessage(f.recording, f.violation)}`
+          : (r.reason ?? 'failed')
+        : '';
+  return text.replace(/\s*[\r\n]+\s*/g, ' ');
+}
+
+export function capabilityLine(report: CheckReport): string {
+  const caps = (Object.keys(CAPABILITY_LABELS) as Capability[]).map((c) => `${CAPABILITY_LABELS[c]} ${report.caps[c] ? '✓' : '✗'}`);
+  return `${caps.join(' ')}; deterministic in isolation ${report.caps.deterministic ? '✓' : '✗'}`;
+}
+
+export function countLine(report: CheckReport): string {
+  const n = (s: PropertyResult['status']) => report.results.filter((r) => r.status === s).length;
+  const total = report.results.length;
+  return `${total} ${total === 1 ? 'property' : 'properties'}: ${n('passed')} passed, ${n('failed')} failed, ${n('skipped')} skipped`;
+}
+
+/** A plain-text table for a terminal, then the target line and the counts. */
+export function summaryTable(report: CheckReport): string {
+  const header = ['property', 'result', 'scenarios', 'requests', 'seconds', 'note'];
+  const rows = report.results.map((r) => [r.property, RESULT[r.status], String(r.scenarios), String(r.requests), seconds(r.ms), note(r)]);
+  const numeric = new Set([2, 3, 4]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [
+    line(header),
+    ...rows.map(line),
+    '',
+    `target ${report.target}, model ${report.model}, seed ${report.seed}`,
+    capabilityLine(report),
+    countLine(report),
+  ].join('\n');
+}
+
+// ── Progress ─────────────────────────────────────────────────────────────────────────────────────
+
+/** What the runner reports as it goes (RunOptions.onProgress). */
+export type ProgressEvent = Parameters<NonNullable<RunOptions['onProgress']>>[0];
+
+export interface ProgressStream {
+  isTTY?: boolean;
+  columns?: number;
+  write(text: string): unknown;
+}
+
+/**
+ * One status line on a terminal, rewritten in place at most ~10 times a second; the latest event is
+ * shown when the interval ends. On anything but a TTY (a log file, CI) it prints nothing.
+ */
+export class ProgressLine {
+  private last = 0;
+  private shown = false;
+  private pending: ProgressEvent | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly stream: ProgressStream,
+    private readonly intervalMs = 100,
+  ) {}
+
+  update(event: ProgressEvent): void {
+    if (!this.stream.isTTY) return;
+    const wait = this.last + this.intervalMs - Date.now();
+    if (wait <= 0) return this.render(event);
+    this.pending = event;
+    // unref: a pending redraw must not keep the process alive.
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      if (this.pending) this.render(this.pending);
+    }, wait).unref();
+  }
+
+  done(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+    if (this.shown) this.stream.write('\r\x1b[K');
+    this.shown = false;
+  }
+
+  private render(e: ProgressEvent): void {
+    this.pending = undefined;
+    this.last = Date.now();
+    this.shown = true;
+    const text = `${e.phase} ${e.property}: ${e.done} scenario${e.done === 1 ? '' : 's'}${e.requests !== undefined ? `, ${e.requests} requests` : ''}`;
+    // A line longer than the terminal wraps, and \r would then rewrite only its last row.
+    const width = (this.stream.columns ?? 80) - 1;
+    this.stream.write(`\r${text.length > width ? `${text.slice(0, width - 1)}…` : text}\x1b[K`);
+  }
+}

@@ -1,0 +1,74 @@
+// What a rule is, and what every rule shares: which answers count, and how a violation is made from
+// its data (the first difference, the request whose answer leaked in, the headline).
+import { answerOf, firstDifference, sameAnswer, type Answer } from '../answer.ts';
+import type { Entry, Recording } from '../run.ts';
+import type { Finding, Violation, ViolationKind } from '../violation.ts';
+
+export interface RuleOptions {
+  /** Answers of each request alone on a cold server (by request key), for cache transparency. */
+  baseline?: Map<string, Answer>;
+  /** The target is deterministic in isolation; if not (false), the equality rules are not checked. */
+  deterministic?: boolean;
+}
+
+/** Each entry's answer if it counts (`completed`), by entry index; computed once per recording. */
+export type Answers = ReadonlyArray<Answer | undefined>;
+
+export interface Rule {
+  /** The file's name, and what its violations carry in `rule`. */
+  name: string;
+  /**
+   * The rule's violations, in the order it finds them. A generator: only the first violation of a
+   * recording is reported, and a recording is checked for every scenario and shrinking step.
+   */
+  check(rec: Recording, answers: Answers, options: RuleOptions): Iterable<Violation>;
+  /** A violation in one line, from its data; `messageOf` adds the first difference. */
+  headline(rec: Recording, v: Finding): string;
+}
+
+/**
+ * Answers that count: not cancelled, not a malformed body, and not "busy" (429/503), which a server
+ * may rightly say under load and which says nothing about the request's answer.
+ */
+export const completed = (e: Entry): boolean => !e.obs.cancelled && e.call.raw === undefined && e.obs.status !== 429 && e.obs.status !== 503;
+
+export const answersOf = (rec: Recording): Answers => rec.entries.map((e) => (completed(e) ? answerOf(e.obs) : undefined));
+
+/** The headline, then where the answers first differ. */
+export function messageOf(rule: Rule, rec: Recording, v: Finding): string {
+  const d = v.difference;
+  return `${rule.headline(rec, v)}${d ? ` (first difference at ${d.path || 'the answer'}${d.position !== undefined ? `, character ${d.position}` : ''})` : ''}`;
+}
+
+export function violation(rule: Rule, rec: Recording, found: Omit<Finding, 'rule'>): Violation {
+  const v: Finding = { rule: rule.name, ...found };
+  return { ...v, message: messageOf(rule, rec, v) };
+}
+
+const textOf = (a: Answer) =>
+  a.choices.map((c) => `${c.reasoning}\u0000${c.content}\u0000${c.toolCalls.map((t) => t.name + t.arguments).join('\u0000')}`).join('\u0001');
+
+/** The earlier entry (another request) whose answer the wrong answer repeats. */
+function leakSource(rec: Recording, offending: number, actual: Answer): number | undefined {
+  const actualText = textOf(actual);
+  for (let i = offending - 1; i >= 0; i--) {
+    const e = rec.entries[i]!;
+    if (e.key === rec.entries[offending]!.key || !completed(e)) continue;
+    if (sameAnswer(answerOf(e.obs), actual) && actualText.replace(/\u0000|\u0001/g, '') !== '') return i;
+  }
+  return undefined;
+}
+
+/** A violation that sets the offending entry's answer against an expected one (ref -1: the cold baseline). */
+export function contrast(rule: Rule, rec: Recording, kind: ViolationKind, ref: number, bad: number, expected: Answer, actual: Answer): Violation {
+  const difference = firstDifference(expected, actual);
+  const leakedFrom = leakSource(rec, bad, actual);
+  return violation(rule, rec, {
+    kind,
+    entries: [ref, bad],
+    expected,
+    actual,
+    ...(difference ? { difference } : {}),
+    ...(leakedFrom !== undefined ? { leakedFrom } : {}),
+  });
+}

@@ -1,0 +1,36 @@
+// A violation as data (after Elle's explainers): the rule that found it, its class, the entries of
+// the recording it points at, and the answers that show it. Prose is rendered from this, by the
+// rule's headline and by each reporter for its audience (report/), so nothing has to parse a message.
+import type { Answer, firstDifference } from './answer.ts';
+import type { Recording } from './run.ts';
+
+export type ViolationKind = 'envelope' | 'shape' | 'usage' | 'history' | 'concurrency' | 'stream' | 'expectation' | 'truncation' | 'stop' | 'cache';
+
+/** Where two answers first part: a path into the answer and, for strings, the character. */
+export type Difference = NonNullable<ReturnType<typeof firstDifference>>;
+
+export interface Violation {
+  /** The rule that found it: src/harness/rules/<rule>.ts. */
+  rule: string;
+  kind: ViolationKind;
+  /** Indices into the recording's entries: the reference answer (-1: the cold baseline), then the offending one. */
+  entries: number[];
+  /** What is wrong with the offending answer on its own (envelope, shape). */
+  problems?: string[];
+  expected?: Answer;
+  actual?: Answer;
+  difference?: Difference;
+  /** An earlier entry (another request) whose answer shows up in the wrong answer. */
+  leakedFrom?: number;
+  /**
+   * The one-line headline, rendered from the data above when the violation is made: for logs and
+   * error messages. Reporters render from the data instead (report/text.ts).
+   */
+  message: string;
+}
+
+/** A violation before its headline is rendered. */
+export type Finding = Omit<Violation, 'message'>;
+
+/** How the text names an entry: `p1 at step 3`. */
+export const entryLabel = (rec: Recording, i: number): string => `${rec.entries[i]!.label} at step ${rec.entries[i]!.step + 1}`;
