@@ -6,7 +6,7 @@
 //   server    the OpenAI-compatible HTTP server  -> engine, harmony, wire
 //   harness   the property checker               -> wire (it knows only its own Transport and the wire format)
 //   embedded  the embedded reference target      -> server, engine, harness, harmony, wire
-//   commands/, cli.ts, index.ts, targets.ts      -> anything in src
+//   commands/, cli.ts, index.ts, api.ts          -> anything in src
 //
 // Test files (*.test.ts) follow the rules of their folder. Type-only imports count
 // (tsPreCompilationDeps), so `import type` from engine into harness is forbidden too.

@@ -8,13 +8,13 @@ import { FAILPOINTS } from '../src/engine/failpoints.ts';
 import { ChatClient } from '../src/harness/client.ts';
 import { historyIndependence } from '../src/harness/properties.ts';
 import { failpointCatchers } from '../properties/failpoint-catchers.ts';
-import { evaluate, type Target } from '../src/harness/runner.ts';
+import { evaluateScenario, type Target } from '../src/harness/search.ts';
 import { requestCount, type Scenario } from '../src/harness/scenario.ts';
 import { EMBEDDED_RUNTIME } from '../src/embedded/embedded-target.ts';
 import { injectTransport } from '../src/embedded/inject-transport.ts';
 import { probe } from '../src/harness/probe.ts';
 import { httpTransport, type Transport } from '../src/harness/transport.ts';
-import { check } from '../src/targets.ts';
+import { check } from '../src/api.ts';
 import { startLocalServer } from '../src/server/local-server.ts';
 import type { Suite } from './suite.ts';
 
@@ -73,8 +73,8 @@ export async function createSuite(): Promise<Suite> {
     name: 'harness',
     anchor: IN_PROCESS,
     tasks: [
-      { name: IN_PROCESS, fn: async () => void (await evaluate(inProcess, sample[i++ % SEQUENCES]!)) },
-      { name: OVER_HTTP, fn: async () => void (await evaluate(overHttp, sample[j++ % SEQUENCES]!)) },
+      { name: IN_PROCESS, fn: async () => void (await evaluateScenario(inProcess, sample[i++ % SEQUENCES]!)) },
+      { name: OVER_HTTP, fn: async () => void (await evaluateScenario(overHttp, sample[j++ % SEQUENCES]!)) },
     ],
     report: (rows) =>
       [

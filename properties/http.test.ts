@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { FAILPOINTS } from '../src/engine/failpoints.ts';
 import { EMBEDDED_RUNTIME } from '../src/embedded/embedded-target.ts';
 import { requestCount } from '../src/harness/scenario.ts';
-import { builtinScenarios } from '../src/harness/session.ts';
-import { check, replay } from '../src/targets.ts';
+import { builtinScenarios } from '../src/harness/check-target.ts';
+import { check, replay } from '../src/api.ts';
 import { failpointCatchers } from './failpoint-catchers.ts';
 import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
 

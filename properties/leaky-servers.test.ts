@@ -7,7 +7,7 @@ import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { ViolationKind } from '../src/harness/violation.ts';
 import { describeStep, requestCount } from '../src/harness/scenario.ts';
-import { check, replay } from '../src/harness/session.ts';
+import { check, replay } from '../src/api.ts';
 import { fakeServer, releaseResponseClones, type FakeVariant } from './fake-server.ts';
 
 const server = setupServer();

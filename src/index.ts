@@ -3,8 +3,8 @@
 //   const report = await check({ target: 'http://127.0.0.1:8000/v1', runs: 25 });
 // Nothing here loads the reference server or the native engine; `check()` without a target loads
 // them on demand, and `startLocalServer` is the separate entry 'amnesia/server'.
-export { check, replay, type CheckOptions, type TargetOptions } from './targets.ts';
-export { builtinScenarios, type CheckReport, type ReplayReport, type TargetConnection, type TargetConnector } from './harness/session.ts';
+export { check, replay, type CheckOptions, type TargetOptions } from './api.ts';
+export { builtinScenarios, type CheckReport, type ReplayReport, type TargetConnection, type TargetConnector } from './harness/check-target.ts';
 export { properties, type HarnessProperty } from './harness/properties.ts';
 export { loadScenario, parseScenario, type Scenario, type Step } from './harness/scenario.ts';
 export type { Violation } from './harness/violation.ts';

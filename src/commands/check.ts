@@ -8,8 +8,8 @@ import { writeFailureReport } from '../harness/report/bug-report.ts';
 import { githubAnnotations, githubStepSummary } from '../harness/report/github.ts';
 import { junitXml } from '../harness/report/junit.ts';
 import { ProgressLine, summaryTable } from '../harness/report/summary.ts';
-import { selectProperties } from '../harness/session.ts';
-import { check, type CheckOptions } from '../targets.ts';
+import { selectProperties } from '../harness/check-target.ts';
+import { check, type CheckOptions } from '../api.ts';
 import { UnreachableError } from '../harness/transport.ts';
 import { UsageError } from './usage-error.ts';
 

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { describeViolation } from '../harness/report/text.ts';
 import { describeStep, loadScenario, ScenarioError } from '../harness/scenario.ts';
-import { replay } from '../targets.ts';
+import { replay } from '../api.ts';
 import { UnreachableError } from '../harness/transport.ts';
 import { EXIT, targetFlags, targetOptions, type CommandResult } from './check.ts';
 import { UsageError } from './usage-error.ts';

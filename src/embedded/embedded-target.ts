@@ -3,7 +3,7 @@
 // sees the Transport and the restart it is handed.
 import { failpointsFromEnv } from '../engine/failpoints.ts';
 import type { RuntimeOptions } from '../engine/runtime.ts';
-import type { TargetConnection } from '../harness/session.ts';
+import type { TargetConnection } from '../harness/check-target.ts';
 import { startLocalServer, type LocalServer } from '../server/local-server.ts';
 import { injectTransport } from './inject-transport.ts';
 

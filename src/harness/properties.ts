@@ -1,6 +1,6 @@
 // The harness properties (spec/properties.md, "Harness"), one definition each: what histories to
 // generate and what a target needs to be checked. Every history is a scenario and every scenario is
-// checked by the same rules (check.ts); a property decides which traffic to send. Used by
+// checked by the same rules (rules/); a property decides which traffic to send. Used by
 // `amnesia check`, by properties/http.test.ts, and by anyone importing `amnesia`.
 import fc from 'fast-check';
 import { chatRequest } from './arbitraries/chat.ts';

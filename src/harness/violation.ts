@@ -2,7 +2,7 @@
 // the recording it points at, and the answers that show it. Prose is rendered from this, by the
 // rule's headline and by each reporter for its audience (report/), so nothing has to parse a message.
 import type { Answer, firstDifference } from './answer.ts';
-import type { Recording } from './run.ts';
+import type { Recording } from './record.ts';
 
 export type ViolationKind = 'envelope' | 'shape' | 'usage' | 'history' | 'concurrency' | 'stream' | 'expectation' | 'truncation' | 'stop' | 'cache';
 

@@ -6,6 +6,10 @@ import type { ChatRequest } from '../wire/chat-completions.ts';
 import { startLocalServer, type LocalServer } from './local-server.ts';
 import { slowSteps } from './testing.ts';
 
+/** A response body as the tests read it: deep field access on JSON the assertions then check. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ResponseJson = Record<string, any>;
+
 const P1 = JSON.parse(readFileSync(new URL('../../golden/chat/exo-1362-p1/request.json', import.meta.url), 'utf8')) as ChatRequest;
 
 let local: LocalServer;
@@ -38,7 +42,7 @@ describe('SSE framing', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     const data = events(await res.text());
     expect(data.at(-1)).toBe('[DONE]');
-    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Record<string, any>);
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as ResponseJson);
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
     expect(new Set(chunks.map((c) => c.created)).size).toBe(1);
     expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
@@ -79,14 +83,14 @@ describe('stop strings and log-probabilities', () => {
     let cut = 0;
     for (let seed = 0; seed < 16; seed++) {
       const base = request({ seed, tool_choice: 'none', max_tokens: 40, logprobs: true, top_logprobs: 2 });
-      const full = (await (await post(base)).json()) as Record<string, any>;
+      const full = (await (await post(base)).json()) as ResponseJson;
       const answer: string = full.choices[0].message.content ?? '';
       const bytes = full.choices[0].logprobs.content.flatMap((e: { bytes: number[] }) => e.bytes);
       expect(Buffer.from(bytes).toString('utf8')).toBe(answer);
       for (const e of full.choices[0].logprobs.content) expect(e.top_logprobs).toHaveLength(2);
       if (answer.length < 4) continue;
       const stop = answer.slice(2, 4);
-      const stopped = (await (await post({ ...base, stop })).json()) as Record<string, any>;
+      const stopped = (await (await post({ ...base, stop })).json()) as ResponseJson;
       const expected = answer.slice(0, answer.indexOf(stop));
       expect(stopped.choices[0].message.content).toBe(expected);
       expect(stopped.choices[0].finish_reason).toBe('stop');

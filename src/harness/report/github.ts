@@ -1,5 +1,5 @@
 // For GitHub Actions: workflow-command annotations on the run, and markdown for $GITHUB_STEP_SUMMARY.
-import type { CheckReport } from '../session.ts';
+import type { CheckReport } from '../check-target.ts';
 import { code, fence } from './markdown.ts';
 import { capabilityLine, countLine, note, seconds } from './summary.ts';
 import { describeViolation, failureText } from './text.ts';

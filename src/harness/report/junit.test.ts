@@ -1,6 +1,6 @@
 // JUnit XML for CI dashboards.
 import { describe, expect, it } from 'vitest';
-import type { Recording } from '../run.ts';
+import type { Recording } from '../record.ts';
 import { junitXml } from './junit.ts';
 import { failed, recording, report, skipped, TARGET } from './testing.ts';
 

@@ -1,6 +1,6 @@
 // For CI test dashboards: JUnit XML, one testcase per property.
-import type { PropertyResult } from '../runner.ts';
-import type { CheckReport } from '../session.ts';
+import type { PropertyResult } from '../search.ts';
+import type { CheckReport } from '../check-target.ts';
 import { failureText, violationMessage } from './text.ts';
 
 /** Characters XML 1.0 cannot hold at all, not even as references (control characters, lone surrogates, U+FFFE/F). */

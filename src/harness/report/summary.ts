@@ -1,8 +1,8 @@
 // For a person at a terminal: the summary table after a check, and the progress line during it.
 // The row helpers are shared with the GitHub step summary.
 import type { Capability } from '../probe.ts';
-import type { PropertyResult, RunOptions } from '../runner.ts';
-import type { CheckReport } from '../session.ts';
+import type { PropertyResult, SearchOptions } from '../search.ts';
+import type { CheckReport } from '../check-target.ts';
 import { violationMessage } from './text.ts';
 
 const RESULT = { passed: 'PASS', failed: 'FAIL', skipped: 'SKIP' } as const;
@@ -70,8 +70,8 @@ export function summaryTable(report: CheckReport): string {
 
 // ── Progress ─────────────────────────────────────────────────────────────────────────────────────
 
-/** What the runner reports as it goes (RunOptions.onProgress). */
-export type ProgressEvent = Parameters<NonNullable<RunOptions['onProgress']>>[0];
+/** What the runner reports as it goes (SearchOptions.onProgress). */
+export type ProgressEvent = Parameters<NonNullable<SearchOptions['onProgress']>>[0];
 
 export interface ProgressStream {
   isTTY?: boolean;

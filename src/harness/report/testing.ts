@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import type { Observation } from '../client.ts';
 import type { Capabilities } from '../probe.ts';
 import { findViolations } from '../rules/index.ts';
-import { requestKey, type Entry, type Recording } from '../run.ts';
-import type { PropertyResult } from '../runner.ts';
+import { requestKey, type Entry, type Recording } from '../record.ts';
+import type { PropertyResult } from '../search.ts';
 import type { Body, Scenario } from '../scenario.ts';
-import type { CheckReport } from '../session.ts';
+import type { CheckReport } from '../check-target.ts';
 
 const completion = (content: string): Observation['json'] => ({
   id: 'chatcmpl-1',

@@ -1,6 +1,6 @@
 // The plain-text renderings every reporter shares, on the fixture (exo #1362 in miniature).
 import { describe, expect, it } from 'vitest';
-import type { Recording } from '../run.ts';
+import type { Recording } from '../record.ts';
 import { describeViolation, failureText, violationMessage } from './text.ts';
 import { failed, recording, violation } from './testing.ts';
 

@@ -2,8 +2,8 @@
 import { answerText } from '../answer.ts';
 import { RULES } from '../rules/index.ts';
 import { messageOf } from '../rules/rule.ts';
-import type { Recording } from '../run.ts';
-import type { PropertyResult } from '../runner.ts';
+import type { Recording } from '../record.ts';
+import type { PropertyResult } from '../search.ts';
 import { describeStep } from '../scenario.ts';
 import { entryLabel, type Violation } from '../violation.ts';
 

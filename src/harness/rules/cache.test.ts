@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { answerOf } from '../answer.ts';
-import { requestKey } from '../run.ts';
+import { requestKey } from '../record.ts';
 import { cache } from './cache.ts';
 import { body, completion, recording, violationsOf } from './testing.ts';
 

@@ -2,7 +2,7 @@
 // anything. A difference is classed by how the two runs differ: one streamed and one not (stream),
 // one beside other requests (concurrency), or neither, so what ran before decided it (history).
 import { sameAnswer } from '../answer.ts';
-import type { Entry } from '../run.ts';
+import type { Entry } from '../record.ts';
 import { entryLabel } from '../violation.ts';
 import { completed, contrast, type Rule } from './rule.ts';
 

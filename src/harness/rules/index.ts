@@ -1,7 +1,7 @@
 // The offline checker (spec/properties.md): every recording is checked by the same rules, whichever
 // property generated it, so a violation is reported whichever property's traffic exposed it. One
 // rule per file; a new rule is its file and a line in RULES.
-import type { Recording } from '../run.ts';
+import type { Recording } from '../record.ts';
 import type { Violation } from '../violation.ts';
 import { cache } from './cache.ts';
 import { envelope } from './envelope.ts';

@@ -1,7 +1,7 @@
 // What a rule is, and what every rule shares: which answers count, and how a violation is made from
 // its data (the first difference, the request whose answer leaked in, the headline).
 import { answerOf, firstDifference, sameAnswer, type Answer } from '../answer.ts';
-import type { Entry, Recording } from '../run.ts';
+import type { Entry, Recording } from '../record.ts';
 import type { Finding, Violation, ViolationKind } from '../violation.ts';
 
 export interface RuleOptions {

@@ -1,7 +1,7 @@
 // Stop strings (spec/properties.md): the answer with a stop string is the answer of the same request
 // without it, cut before the string's first occurrence; it never contains the string, and its
 // finish_reason is `stop` when it was cut. (The stop-free answer must come earlier in the recording.)
-import { requestKey } from '../run.ts';
+import { requestKey } from '../record.ts';
 import { entryLabel } from '../violation.ts';
 import { completed, contrast, type Rule } from './rule.ts';
 

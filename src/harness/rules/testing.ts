@@ -1,6 +1,6 @@
 // Test support for the rule tests: hand-made recordings, one entry per step unless told otherwise.
 import type { Observation } from '../client.ts';
-import { requestKey, type Entry, type Recording } from '../run.ts';
+import { requestKey, type Entry, type Recording } from '../record.ts';
 import type { Body, Expectation } from '../scenario.ts';
 import type { Violation } from '../violation.ts';
 import { answersOf, type Rule, type RuleOptions } from './rule.ts';

@@ -1,7 +1,7 @@
 // Truncation (spec/properties.md): for the same request otherwise, an answer cut by max_tokens k is
 // a prefix of the answer with k + m.
 import type { Answer } from '../answer.ts';
-import { requestKey, type Entry } from '../run.ts';
+import { requestKey, type Entry } from '../record.ts';
 import { entryLabel } from '../violation.ts';
 import { contrast, type Rule } from './rule.ts';
 

@@ -1,7 +1,7 @@
-// `check()` and `replay()`: the harness as a library (what `amnesia check` / `amnesia replay` and
-// other projects' test suites call). A target is a URL (any OpenAI-compatible server) or a
-// connector that starts one and hands back a Transport (the embedded reference server is wired in
-// that way from outside the harness, src/targets.ts).
+// A check from start to end, on one target: open it (a URL, or a connector that starts one and hands
+// back a Transport), probe and calibrate, search each selected property, close. `replayOnTarget` runs
+// one stored scenario the same way. The library's `check()` / `replay()` (src/api.ts) wire the
+// embedded reference server in as a connector when no URL is given.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +9,8 @@ import { ChatClient } from './client.ts';
 import type { Violation } from './violation.ts';
 import { probe, type Capabilities } from './probe.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
-import { checkProperty, evaluate, type PropertyResult, type RunOptions, type Target } from './runner.ts';
-import type { Recording } from './run.ts';
+import { searchProperty, evaluateScenario, type PropertyResult, type SearchOptions, type Target } from './search.ts';
+import type { Recording } from './record.ts';
 import { loadScenario, withModel, type Scenario } from './scenario.ts';
 import { httpTransport, type Transport } from './transport.ts';
 
@@ -22,10 +22,10 @@ export interface TargetConnection {
   close(): Promise<void>;
 }
 
-/** Starts a target; `check` and `replay` call it once and close what it returns. */
+/** Starts a target; `checkTarget` and `replayOnTarget` call it once and close what it returns. */
 export type TargetConnector = () => Promise<TargetConnection>;
 
-export interface TargetOptions {
+export interface TargetSpec {
   /** Base URL of an OpenAI-compatible API (ending in /v1), or a connector that starts a target. */
   target: string | TargetConnector;
   /** The model to ask for (default: the first the target lists). */
@@ -34,7 +34,7 @@ export interface TargetOptions {
   timeoutMs?: number;
 }
 
-export interface CheckOptions extends TargetOptions {
+export interface CheckTargetOptions extends TargetSpec {
   /** Property names (default: all). */
   properties?: string[];
   /** Scenarios per property (default 25). */
@@ -48,7 +48,7 @@ export interface CheckOptions extends TargetOptions {
   concurrency?: number;
   /** Stored bug reports to check first (default: spec/scenarios/*.json). */
   scenarios?: Scenario[];
-  onProgress?: RunOptions['onProgress'];
+  onProgress?: SearchOptions['onProgress'];
 }
 
 export interface CheckReport {
@@ -75,7 +75,7 @@ export function builtinScenarios(): Scenario[] {
 }
 
 /** Connects (or starts the target), probes and calibrates. Throws UnreachableError. */
-export async function openTarget(options: TargetOptions): Promise<OpenTarget> {
+export async function openTarget(options: TargetSpec): Promise<OpenTarget> {
   const connection: TargetConnection =
     typeof options.target === 'string' ? { transport: httpTransport(options.target, options.apiKey), close: async () => {} } : await options.target();
   const { transport } = connection;
@@ -104,7 +104,7 @@ export function selectProperties(names: string[] | undefined): HarnessProperty[]
   });
 }
 
-export async function check(options: CheckOptions): Promise<CheckReport> {
+export async function checkTarget(options: CheckTargetOptions): Promise<CheckReport> {
   const selected = selectProperties(options.properties);
   const target = await openTarget(options);
   const seed = options.seed ?? Date.now() % 2 ** 31;
@@ -113,7 +113,7 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     const results: PropertyResult[] = [];
     const budgetMs = options.timeBudgetSeconds !== undefined ? (options.timeBudgetSeconds * 1000) / selected.length : undefined;
     for (const property of selected) {
-      const run: RunOptions = {
+      const run: SearchOptions = {
         runs: options.runs ?? 25,
         seed,
         // Stored scenarios seed the property they were written for (history independence by default).
@@ -121,7 +121,7 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
         ...(budgetMs !== undefined ? { timeBudgetMs: budgetMs } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       };
-      results.push(await checkProperty(target, property, run, { maxTokens: options.maxTokens ?? 8, concurrency: options.concurrency ?? 4 }));
+      results.push(await searchProperty(target, property, run, { maxTokens: options.maxTokens ?? 8, concurrency: options.concurrency ?? 4 }));
     }
     return { target: target.name, model: target.model, caps: target.caps, seed, results, ok: results.every((r) => r.status !== 'failed') };
   } finally {
@@ -138,12 +138,12 @@ export interface ReplayReport {
 }
 
 /** Runs one scenario and checks it (its expectations and the universal rules). */
-export async function replay(scenario: Scenario, options: TargetOptions): Promise<ReplayReport> {
+export async function replayOnTarget(scenario: Scenario, options: TargetSpec): Promise<ReplayReport> {
   const target = await openTarget(options);
   try {
     const s = withModel(scenario, target.model);
     // From the target's starting state, as the search ran it (the probe's requests are gone).
-    const { recording, violation } = await evaluate(target, s);
+    const { recording, violation } = await evaluateScenario(target, s);
     return { target: target.name, model: target.model, scenario: s, recording, violation };
   } finally {
     await target.close();

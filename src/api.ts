@@ -2,25 +2,25 @@
 // given, the embedded reference server. The embedded server (fastify, the native engine) is loaded
 // only then, so checking someone else's server never loads amnesia's own.
 import type { RuntimeOptions } from './engine/runtime.ts';
-import * as harness from './harness/session.ts';
-import type { CheckReport, ReplayReport, TargetConnector } from './harness/session.ts';
+import * as harness from './harness/check-target.ts';
+import type { CheckReport, ReplayReport, TargetConnector } from './harness/check-target.ts';
 import type { Scenario } from './harness/scenario.ts';
 
-export interface TargetOptions extends Omit<harness.TargetOptions, 'target'> {
+export interface TargetOptions extends Omit<harness.TargetSpec, 'target'> {
   /** Base URL of an OpenAI-compatible API (ending in /v1) or a connector. Absent: the embedded server. */
   target?: string | TargetConnector;
   /** Runtime options of the embedded server (failpoints default to AMNESIA_FAILPOINTS). */
   embedded?: RuntimeOptions;
 }
 
-export interface CheckOptions extends Omit<harness.CheckOptions, 'target'>, TargetOptions {}
+export interface CheckOptions extends Omit<harness.CheckTargetOptions, 'target'>, TargetOptions {}
 
-function resolve<T extends TargetOptions>({ embedded, ...options }: T): Omit<T, 'embedded'> & harness.TargetOptions {
+function resolve<T extends TargetOptions>({ embedded, ...options }: T): Omit<T, 'embedded'> & harness.TargetSpec {
   if (options.target !== undefined) return { ...options, target: options.target };
   const connect: TargetConnector = async () => (await import('./embedded/embedded-target.ts')).startEmbeddedTarget(embedded);
   return { ...options, target: connect };
 }
 
-export const check = (options: CheckOptions = {}): Promise<CheckReport> => harness.check(resolve(options));
+export const check = (options: CheckOptions = {}): Promise<CheckReport> => harness.checkTarget(resolve(options));
 
-export const replay = (scenario: Scenario, options: TargetOptions = {}): Promise<ReplayReport> => harness.replay(scenario, resolve(options));
+export const replay = (scenario: Scenario, options: TargetOptions = {}): Promise<ReplayReport> => harness.replayOnTarget(scenario, resolve(options));

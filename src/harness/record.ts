@@ -1,5 +1,5 @@
 // Runs a scenario against a target and records every exchange (Elle-style: the recording is the
-// evidence, checked afterwards by check.ts, and can be checked again offline).
+// evidence, checked afterwards by the rules in rules/, and can be checked again offline).
 import { answerOf, type Answer } from './answer.ts';
 import type { ChatClient, ChatCall, Observation } from './client.ts';
 import type { Body, Scenario } from './scenario.ts';
@@ -53,7 +53,7 @@ export function continuation(body: Body, answer: Answer): Body {
   return { ...body, messages: [...(body.messages as unknown[]), assistant, ...next] };
 }
 
-export async function runScenario(client: ChatClient, scenario: Scenario): Promise<Recording> {
+export async function recordScenario(client: ChatClient, scenario: Scenario): Promise<Recording> {
   const entries: Entry[] = [];
   const send = async (step: number, label: string, body: Body, stream: boolean, cancelAfter?: number): Promise<Entry> => {
     const call: ChatCall = { body, stream, ...(cancelAfter !== undefined ? { cancelAfter } : {}) };

@@ -1,4 +1,4 @@
-// Checks one property against a target: fast-check generates scenarios (the stored scenarios go
+// The search for one property on a target: fast-check generates scenarios (the stored scenarios go
 // first, as examples), each is run and checked; a failure is shrunk by fast-check, then by delta
 // debugging over the scenario's steps, and comes back with its recording as evidence.
 import fc from 'fast-check';
@@ -9,11 +9,11 @@ import { minimize } from './minimize.ts';
 import type { Capabilities } from './probe.ts';
 import type { GenerationContext, HarnessProperty } from './properties.ts';
 import { requestCount, type Scenario, type Step } from './scenario.ts';
-import { runScenario, type Recording } from './run.ts';
+import { recordScenario, type Recording } from './record.ts';
 import { UnreachableError } from './transport.ts';
 import type { Violation } from './violation.ts';
 
-export interface RunOptions {
+export interface SearchOptions {
   runs: number;
   seed: number;
   /** Stop generating new scenarios after this long (shrinking still finishes). */
@@ -74,9 +74,9 @@ async function coldBaseline(client: ChatClient, rec: Recording): Promise<Map<str
 }
 
 /** Runs a scenario and checks it; for a property with a cold baseline, against that too. */
-export async function evaluate(target: Target, scenario: Scenario, property?: HarnessProperty): Promise<{ recording: Recording; violation: Violation | undefined }> {
+export async function evaluateScenario(target: Target, scenario: Scenario, property?: HarnessProperty): Promise<{ recording: Recording; violation: Violation | undefined }> {
   await target.reset?.();
-  const recording = await runScenario(target.client, scenario);
+  const recording = await recordScenario(target.client, scenario);
   const cold = property?.coldBaseline || scenario.coldBaseline;
   const baseline = cold && target.caps.flush ? await coldBaseline(target.client, recording) : undefined;
   const violation = findViolations(recording, { deterministic: target.caps.deterministic, ...(baseline ? { baseline } : {}) });
@@ -116,7 +116,7 @@ class ViolationError extends Error {
   }
 }
 
-export async function checkProperty(target: Target, property: HarnessProperty, options: RunOptions, ctx: Omit<GenerationContext, 'caps' | 'model'>): Promise<PropertyResult> {
+export async function searchProperty(target: Target, property: HarnessProperty, options: SearchOptions, ctx: Omit<GenerationContext, 'caps' | 'model'>): Promise<PropertyResult> {
   const started = Date.now();
   const base = { property: property.name, statement: property.statement, scenarios: 0, requests: 0 };
   const missing = property.needs.filter((c) => !target.caps[c]);
@@ -137,7 +137,7 @@ export async function checkProperty(target: Target, property: HarnessProperty, o
       scenarios++;
       requests += requestCount(scenario);
       options.onProgress?.({ property: property.name, phase: shrinking ? 'shrinking' : 'checking', done: scenarios, requests });
-      const { recording, violation } = await evaluate(target, scenario, property);
+      const { recording, violation } = await evaluateScenario(target, scenario, property);
       if (violation) {
         if (!shrinking) shrinkStarted = Date.now();
         shrinking = true;
@@ -164,7 +164,7 @@ export async function checkProperty(target: Target, property: HarnessProperty, o
     scenarios++;
     requests += requestCount(candidate);
     options.onProgress?.({ property: property.name, phase: 'shrinking', done: scenarios, requests });
-    const r = await evaluate(target, candidate, property).catch(() => undefined);
+    const r = await evaluateScenario(target, candidate, property).catch(() => undefined);
     if (r?.violation) last = { recording: r.recording, violation: r.violation };
     return r?.violation !== undefined;
   };
