@@ -13,7 +13,7 @@ import { completionToChat } from '../src/harmony/harmony-to-chat.ts';
 import { piecesToText, renderCompletionPieces } from '../src/harmony/render.ts';
 import { encodeHarmonyText } from '../src/harmony/tokens.ts';
 import { DEFAULT_MODEL_IDENTITY } from '../src/harmony/conversation.ts';
-import { runSuite, type Row, type SearchOptions, type Suite } from './suite.ts';
+import { runSuite, type Row, type RunOptions, type Suite } from './suite.ts';
 
 const GOLDEN = new URL('../golden/chat/long-multi-turn-tool-conversation/', import.meta.url);
 const TEMPLATE_FILE = new URL('./data/hf-chat-template-gpt-oss.jinja', import.meta.url);
@@ -308,6 +308,6 @@ export function createSuite(log: (line: string) => void = console.log): Suite {
 }
 
 /** Runs the harmony suite on its own and returns its rows. */
-export async function harmonyBench(options?: SearchOptions): Promise<Row[]> {
+export async function harmonyBench(options?: RunOptions): Promise<Row[]> {
   return runSuite(createSuite(), options);
 }

@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_RUN_OPTIONS, runSuite, type Row, type SearchOptions, type Suite } from './suite.ts';
+import { DEFAULT_RUN_OPTIONS, runSuite, type Row, type RunOptions, type Suite } from './suite.ts';
 
 interface SuiteModule {
   createSuite: () => Suite | Promise<Suite>;
@@ -38,7 +38,7 @@ export function markdownTable(rows: readonly Row[], anchor: string): string {
 }
 
 async function main(): Promise<void> {
-  const options: SearchOptions = {
+  const options: RunOptions = {
     time: envNumber('BENCH_TIME_MS', DEFAULT_RUN_OPTIONS.time),
     warmupTime: envNumber('BENCH_WARMUP_MS', DEFAULT_RUN_OPTIONS.warmupTime),
   };

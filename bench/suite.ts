@@ -39,17 +39,17 @@ export interface Row {
   anchor: boolean;
 }
 
-export interface SearchOptions {
+export interface RunOptions {
   /** Time budget per task, ms (tinybench `time`). */
   time: number;
   /** Warmup budget per task, ms (tinybench `warmupTime`). */
   warmupTime: number;
 }
 
-export const DEFAULT_RUN_OPTIONS: SearchOptions = { time: 1500, warmupTime: 300 };
+export const DEFAULT_RUN_OPTIONS: RunOptions = { time: 1500, warmupTime: 300 };
 
 /** Runs one suite's tasks in one tinybench Bench, sequentially, and returns one row per task. */
-export async function runSuite(suite: Suite, options: SearchOptions = DEFAULT_RUN_OPTIONS): Promise<Row[]> {
+export async function runSuite(suite: Suite, options: RunOptions = DEFAULT_RUN_OPTIONS): Promise<Row[]> {
   if (!suite.tasks.some((t) => t.name === suite.anchor)) throw new Error(`suite ${suite.name}: anchor '${suite.anchor}' is not a task`);
   const bench = new Bench({ name: suite.name, time: options.time, warmupTime: options.warmupTime, throws: true });
   for (const task of suite.tasks) bench.add(task.name, task.fn);
