@@ -1,18 +1,21 @@
-// The engine: KV block pool, sequences, and the batched gpt-oss forward pass.
+// The engine: the batched gpt-oss forward pass over a KV block pool (kv_pool.h).
 //
 // Threading model: all public methods except execute() run on the JS thread. step() is split into
 // prepare() (JS thread: validation and KV allocation — throws before changing anything),
 // execute() (worker thread: the forward pass; touches only the plan, the scratch buffers and the KV
 // slots the plan owns) and commit()/rollback() (JS thread). While a step is in flight the
 // structural methods (fork/truncate/free/close of sequences) throw "engine busy".
+//
+// Files: engine.cpp (lifecycle, sequences, step phases), forward.cpp (execute: the model, block by
+// block), matmul.cpp (the threaded matmul drivers), kv_pool.{h,cpp} (blocks, sequences, rings).
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "kernels.h"
+#include "kv_pool.h"
 #include "model.h"
 #include "threadpool.h"
 
@@ -24,20 +27,6 @@ struct EngineOptions {
   bool ring = false;
   int ringSlack = -1;  // -1: default (blockSize)
   int threads = 0;     // 0: hardware concurrency
-};
-
-struct KvStats {
-  int blockSize;
-  int64_t blocksTotal;
-  int64_t blocksFree;
-  double blockBytes;
-};
-
-struct Sequence {
-  int64_t len = 0;
-  std::vector<int32_t> blocks;  // block table: ceil(len / blockSize) entries
-  std::vector<float> ring;      // ring mode: [slidingLayer][K|V][R][kvHeads*headDim]
-  int64_t ringValidLo = 0;      // ring mode: lowest position whose ring slot is still valid
 };
 
 enum LogitsMode { kLogitsNone = 0, kLogitsLast = 1, kLogitsAll = 2 };
@@ -61,14 +50,7 @@ struct StepPlan {
   std::vector<StepEntry> entries;
   int T = 0;
   bool batchVariant = false;
-  // KV bookkeeping for rollback
-  struct TableBackup {
-    Sequence* seq;
-    std::vector<int32_t> blocks;
-  };
-  std::vector<TableBackup> backups;
-  std::vector<int32_t> newBlocks;
-  std::vector<std::pair<int32_t, int32_t>> cow;  // (shared src, private dst): copy before compute
+  KvStep kv;               // the step's KV blocks (one append per entry), for commit or rollback
   bool kvTouched = false;  // execute() started writing K/V
   bool done = false;
 };
@@ -89,9 +71,13 @@ class EngineCore {
   void freeSequence(int64_t id);
   KvStats kvStats() const;
   void setBatchVariant(bool on) { batchVariant_ = on; }
-  // Negative controls (setDebug kvTrimNoop / freeSharedBlocks); see native-api.ts and engine.cpp.
-  void setTrimNoop(bool on) { trimNoop_ = on; }
-  void setFreeShared(bool on) { freeShared_ = on; }
+  // Negative controls (setDebug kvTrimNoop / freeSharedBlocks); see native-api.ts and kv_pool.cpp.
+  void setTrimNoop(bool on) {
+    if (kv_) kv_->setTrimNoop(on);
+  }
+  void setFreeShared(bool on) {
+    if (kv_) kv_->setFreeShared(on);
+  }
   // Frees the pool and threads (deferred to the end of an in-flight step).
   void close();
 
@@ -104,6 +90,7 @@ class EngineCore {
   const float* logitsRow(int r) const { return logits_.data() + static_cast<size_t>(r) * model_->cfg.vocab; }
 
  private:
+  // y[t, :] = x[t, :] · Wᵀ (+ bias) for t < T: one bf16/f32 matmul of a step.
   struct DenseSeg {
     const Mat* W;
     const float* bias;
@@ -119,59 +106,78 @@ class EngineCore {
     int rows;
   };
 
-  Sequence& getSeq(int64_t id);
-  const Sequence& getSeq(int64_t id) const;
+  // Below this many multiply-adds a matmul (or attention) stage runs on the calling thread only.
+  static constexpr double kParallelMinWork = 1 << 17;
+
   void checkUsable(bool structural) const;
-  int32_t allocBlock();
-  void releaseBlock(int32_t b);
-  void pushFree(int32_t b);
-  bool ringLayer(int layer) const { return ring_ && model_->cfg.sliding[static_cast<size_t>(layer)]; }
-  float* kvSlot(Sequence& s, int layer, int64_t pos, int kv);
   void releaseResources();
 
-  void runDense(const std::vector<DenseSeg>& segs, bool variant, int stepT);
-  void runMx(const std::vector<MxSeg>& segs);
+  // forward.cpp: execute() and the blocks it calls, in forward order.
+  int growScratch(StepPlan& plan);
+  void layoutTokens(const StepPlan& plan);
+  void embed(const StepPlan& plan);
+  void ropeTables();
+  void attentionBlock(StepPlan& plan, int layer);
+  void attendCached(StepPlan& plan, int layer);
+  void writeKv(int layer, const std::vector<int>& toks);
+  void attention(int layer, const std::vector<int>& toks);
+  void moeBlock(StepPlan& plan, int layer);
+  void route(StepPlan& plan, int layer, const LayerWeights& W);
+  void group();
+  void mlp1(const LayerWeights& W);
+  void swiglu();
+  void mlp2(const LayerWeights& W);
+  void combine();
+  void unembed(StepPlan& plan, int rows);
+  void rmsnormRows(const std::vector<float>& w);
   void rmsnorm(const float* x, const std::vector<float>& w, float* out) const;
-  void attention(StepPlan& plan, int layer, const std::vector<int>& toks);
-  void writeKv(StepPlan& plan, int layer, const std::vector<int>& toks);
+
+  // matmul.cpp: the threaded drivers (threads split output rows, never a reduction).
+  void runDense(const std::vector<DenseSeg>& segs, bool variant, int stepT);
+  void runDenseSplitK(const DenseSeg& s, int r0, int r1, int parts);
+  void runMx(const std::vector<MxSeg>& segs);
 
   std::shared_ptr<const ModelData> model_;
   const KernelSet* K_;
-  int bs_;
-  int64_t nBlocks_;
-  bool ring_;
-  int ringSlack_;
-  int ringLen_ = 0;  // slidingWindow + ringSlack
-  int kvStride_;     // kvHeads * headDim
-  std::vector<int> blockLayer_;  // layer -> index inside a block (-1: ring layer)
-  std::vector<int> ringIndex_;   // layer -> ring index (-1: block layer)
-  int nBlockLayers_ = 0;
-  int nRingLayers_ = 0;
-  size_t blockFloats_ = 0;
-  std::unique_ptr<float[]> pool_;
-  // Block bookkeeping. refcnt_[b] is always the number of block-table entries (over all sequences)
-  // that hold b; isFree_[b] is 1 exactly when b is in freeList_ (so no block is ever listed twice).
-  // Normally isFree_[b] implies refcnt_[b] == 0; only the freeSharedBlocks negative control makes a
-  // block free while still referenced (see freeSequence).
-  std::vector<int32_t> refcnt_;
-  std::vector<uint8_t> isFree_;
-  std::vector<int32_t> freeList_;
-  std::unordered_map<int64_t, std::unique_ptr<Sequence>> seqs_;
-  int64_t nextSeqId_ = 1;
+  std::unique_ptr<KvPool> kv_;
   std::unique_ptr<ThreadPool> threads_;
   bool closed_ = false;
   bool busy_ = false;
   bool batchVariant_ = false;
-  bool trimNoop_ = false;    // negative control: truncateSequence keeps everything (exo #1362)
-  bool freeShared_ = false;  // negative control: freeSequence frees blocks other sequences still use
 
-  // scratch (grown as needed, reused across steps)
-  std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, rl_, wt_, xg_, hg_, ag_, dg_, cos_, sin_, xf_, logits_;
-  std::vector<int32_t> sel_, gOf_, cnt_, off_, fill_;
-  std::vector<int64_t> tokPos_;
-  std::vector<Sequence*> tokSeq_;
-  std::vector<int> tokEntry_;
-  std::vector<std::vector<float>> attnScratch_;
+  // Scratch, grown as needed and reused across steps. T = tokens in the step, H = hidden,
+  // hd = headDim, Tk = T * topk (token-expert pairs), I = intermediate, rows = logit rows.
+  int T_ = 0;                      // tokens in the current step
+  std::vector<float> x_;           // [T, H] residual stream
+  std::vector<float> xn_;          // [T, H] rmsnorm(x) of the current block
+  std::vector<float> q_;           // [T, heads * hd]
+  std::vector<float> k_, v_;       // [T, kvHeads * hd] (k after RoPE)
+  std::vector<float> att_;         // [T, heads * hd] attention output, before o_proj
+  std::vector<float> tmp_;         // [T, H] a block's output, before the residual add
+  std::vector<float> cos_, sin_;   // [T, hd / 2] RoPE tables of the tokens' positions
+  std::vector<float> rl_;          // [T, experts] router logits
+  std::vector<int32_t> sel_;       // [T, topk] chosen experts, best first
+  std::vector<float> wt_;          // [T, topk] their softmax weights
+  std::vector<int32_t> cnt_;       // [experts] pairs routed to each expert
+  std::vector<int32_t> off_;       // [experts + 1] first group row of each expert
+  std::vector<int32_t> fill_;      // [experts] group rows filled so far
+  std::vector<int32_t> gOf_;       // [T, topk] group row of each (token, rank) pair
+  std::vector<float> xg_;          // [Tk, H] xn rows grouped by expert (mxPerm order per block)
+  std::vector<float> hg_;          // [Tk, 2I] mlp1 output (gate, linear interleaved)
+  std::vector<float> ag_;          // [Tk, I] swiglu output (mxPerm order per block)
+  std::vector<float> dg_;          // [Tk, H] mlp2 output
+  std::vector<float> xf_;          // [rows, H] final norm of the rows whose logits are needed
+  std::vector<float> logits_;      // [rows, vocab]
+  std::vector<int64_t> tokPos_;    // [T] position of each token
+  std::vector<Sequence*> tokSeq_;  // [T] its sequence
+  std::vector<int> tokEntry_;      // [T] its entry in the plan
+  std::vector<int> rowTok_;        // [rows] token of each logit row
+  std::vector<int> allToks_;       // [T] 0..T-1
+  std::vector<int> chunkToks_;     // ring layers: the tokens of one sub-chunk
+  int maxEntryTokens_ = 0;         // most tokens any entry has in this step
+  std::vector<DenseSeg> dsegs_;    // the matmuls of one stage
+  std::vector<MxSeg> msegs_;       // the experts of one MoE matmul
+  std::vector<std::vector<float>> attnScratch_;  // per worker: [heads / kvHeads, keys] scores
 };
 
 }  // namespace amnesia

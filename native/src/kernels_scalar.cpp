@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "kernels_attn.h"  // attn_scores / attn_accum from dot / axpy
 
 namespace amnesia {
 namespace {
@@ -79,19 +80,8 @@ void axpy(float* y, float s, const float* x, int n) {
   for (int i = 0; i < n; ++i) y[i] = y[i] + s * x[i];
 }
 
-
-void attn_scores(const float* q, int nq, int hd, const float* K, size_t ks, int n, float scale, float* S, size_t ldS) {
-  for (int h = 0; h < nq; ++h)
-    for (int i = 0; i < n; ++i) S[static_cast<size_t>(h) * ldS + i] = dot(q + static_cast<size_t>(h) * hd, K + static_cast<size_t>(i) * ks, hd) * scale;
-}
-
-void attn_accum(float* o, int nq, int hd, const float* V, size_t vs, int n, const float* P, size_t ldP) {
-  for (int i = 0; i < n; ++i)
-    for (int h = 0; h < nq; ++h) axpy(o + static_cast<size_t>(h) * hd, P[static_cast<size_t>(h) * ldP + i], V + static_cast<size_t>(i) * vs, hd);
-}
-
 // pair-split: even elements (low nibbles) then odd elements (high nibbles)
-const KernelSet kSet = {"scalar", {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}, dense_bf16, dense_f32, mxfp4, dot, axpy, attn_scores, attn_accum};
+const KernelSet kSet = {"scalar", {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}, dense_bf16, dense_f32, mxfp4, dot, axpy, attn_scores_by_dot<dot>, attn_accum_by_axpy<axpy>};
 
 }  // namespace
 

@@ -60,11 +60,17 @@ struct Mat {
   size_t rowBytes() const { return static_cast<size_t>(cols) * (wt == WType::BF16 ? 2 : 4); }
 };
 
+// One transformer layer (hd = headDim, E = experts, I = intermediate); matrices are [out, in].
 struct LayerWeights {
-  std::vector<float> ln1, ln2;  // [H]
-  Mat q, k, v, o, router;
-  std::vector<float> qb, kb, vb, ob, rb;  // biases, fp32
+  std::vector<float> ln1, ln2;  // [H] rmsnorm scales before attention / before the MoE block
+  Mat q;                        // [heads*hd, H]
+  Mat k, v;                     // [kvHeads*hd, H]
+  Mat o;                        // [H, heads*hd]
+  Mat router;                   // [E, H]
+  std::vector<float> qb, kb, vb, ob, rb;  // biases, fp32: [heads*hd], [kvHeads*hd] x2, [H], [E]
   std::vector<float> sinks;               // [heads]
+  // MXFP4 experts: 32-element blocks of 4-bit E2M1 codes (16 bytes) with one E8M0 scale each;
+  // mlp1 (gate_up) rows alternate gate, linear.
   const uint8_t* guBlocks = nullptr;      // [E, 2I, H/32, 16]
   const uint8_t* guScales = nullptr;      // [E, 2I, H/32]
   std::vector<float> guBias;              // [E, 2I]
@@ -88,7 +94,7 @@ struct ModelData {
   std::vector<std::unique_ptr<Mapping>> maps;
   Mat embed;   // [V, H]
   Mat lmHead;  // [V, H]
-  std::vector<float> finalNorm;
+  std::vector<float> finalNorm;  // [H]
   std::vector<LayerWeights> layers;
   // RoPE: inv_freq (computed in double, cast to float) and the YaRN concentration (1 without YaRN).
   std::vector<float> invFreq;
