@@ -192,7 +192,7 @@ const ANALYSIS =
   'backoff.ts and client.ts lines 40-52 already in this conversation, so no further tool call is needed.';
 
 const FINAL =
-  'Add an optional options object with defaults, so existing callers keep today\'s behaviour:\n\n' +
+  "Add an optional options object with defaults, so existing callers keep today's behaviour:\n\n" +
   '```ts\n' +
   '// src/http/backoff.ts\n' +
   'export interface BackoffOptions {\n' +
@@ -233,8 +233,7 @@ const TOOL_ANALYSIS =
 
 const TOOL_ARGS = '{"path":"src/jobs/queue.ts","start_line":1,"end_line":60}';
 
-export const FINAL_COMPLETION =
-  `<|channel|>analysis<|message|>${ANALYSIS}<|end|>` + `<|start|>assistant<|channel|>final<|message|>${FINAL}<|return|>`;
+export const FINAL_COMPLETION = `<|channel|>analysis<|message|>${ANALYSIS}<|end|>` + `<|start|>assistant<|channel|>final<|message|>${FINAL}<|return|>`;
 export const TOOL_CALL_COMPLETION =
   `<|channel|>analysis<|message|>${TOOL_ANALYSIS}<|end|>` +
   `<|start|>assistant to=functions.read_file<|channel|>commentary <|constrain|>json<|message|>${TOOL_ARGS}<|call|>`;
@@ -288,8 +287,10 @@ export function createSuite(log: (line: string) => void = console.log): Suite {
   check(call?.function.name === 'read_file' && call.function.arguments === TOOL_ARGS, 'tool-call completion: the call');
 
   log(`harmony: ${request.messages.length} messages (${ROUNDS} rounds of the golden episode), ${request.tools?.length ?? 0} tools`);
-  log(`harmony: prompt tokens — harmony renderer ${ours.tokens.length} (${text.length} chars), ` +
-    `HF template ${hfToks.length} (${hf.length} chars); the template drops/changes things (notes §13), so they differ`);
+  log(
+    `harmony: prompt tokens — harmony renderer ${ours.tokens.length} (${text.length} chars), ` +
+      `HF template ${hfToks.length} (${hf.length} chars); the template drops/changes things (notes §13), so they differ`,
+  );
   log(`harmony: (gpt-tokenizer encode(hfText, { allowedSpecial: 'all' }) would give ${buggy} tokens: specials past the start stay text)`);
   log(`harmony: completion tokens — final answer ${finalTokens.length}, tool call ${toolTokens.length}`);
 

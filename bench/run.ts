@@ -30,8 +30,9 @@ export function markdownTable(rows: readonly Row[], anchor: string): string {
   const lines = [
     `| ${header.join(' | ')} |`,
     `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
-    ...rows.map((r) =>
-      `| ${r.anchor ? `**${r.task}** (anchor)` : r.task} | ${fmt(r.opsPerSec, 0)} | ${tokens ? `${r.tokensPerSec === undefined ? '–' : fmt(r.tokensPerSec, 0)} | ` : ''}${fmt(r.meanUs, 1)} | ${fmt(r.p99Us, 1)} | ${r.samples} | ${fmt(r.ratio, 2)} |`,
+    ...rows.map(
+      (r) =>
+        `| ${r.anchor ? `**${r.task}** (anchor)` : r.task} | ${fmt(r.opsPerSec, 0)} | ${tokens ? `${r.tokensPerSec === undefined ? '–' : fmt(r.tokensPerSec, 0)} | ` : ''}${fmt(r.meanUs, 1)} | ${fmt(r.p99Us, 1)} | ${r.samples} | ${fmt(r.ratio, 2)} |`,
     ),
   ];
   return `${lines.join('\n')}\n\nratio = ops/s of the task ÷ ops/s of \`${anchor}\`; ops/s is tinybench's \`throughput.mean\` (mean of per-sample ops/s), mean and p99 are of \`latency\`.`;

@@ -40,8 +40,7 @@ function longConversation(rounds: number, lastUser: string): ChatRequest {
   const golden = JSON.parse(readFileSync(new URL('../golden/chat/long-multi-turn-tool-conversation/request.json', import.meta.url), 'utf8')) as ChatRequest;
   const [system, ...rest] = golden.messages;
   const body = rest.slice(0, -1); // every message but the last user question
-  const renamed = (round: number) =>
-    JSON.parse(JSON.stringify(body).replaceAll('"call_', `"r${round}_call_`)) as ChatMessage[];
+  const renamed = (round: number) => JSON.parse(JSON.stringify(body).replaceAll('"call_', `"r${round}_call_`)) as ChatMessage[];
   const messages: ChatMessage[] = [system!, ...Array.from({ length: rounds }, (_, r) => renamed(r)).flat(), { role: 'user', content: lastUser }];
   return { ...golden, messages };
 }
@@ -140,8 +139,12 @@ export async function createSuite(log: (line: string) => void = console.log): Pr
 
   // --- Decode: n concurrent greedy requests, 32 tokens each (ignoreStop: the random tiny model ends
   // messages within tens of tokens); their prompts are cached after the first op.
-  const shortPrompts = Array.from({ length: 16 }, (_, k) =>
-    renderChatPrompt({ messages: [{ role: 'user', content: `${SHORT_QUESTIONS[k % SHORT_QUESTIONS.length]}${k < SHORT_QUESTIONS.length ? '' : ` (take ${k >> 4})`}` }] }).tokens,
+  const shortPrompts = Array.from(
+    { length: 16 },
+    (_, k) =>
+      renderChatPrompt({
+        messages: [{ role: 'user', content: `${SHORT_QUESTIONS[k % SHORT_QUESTIONS.length]}${k < SHORT_QUESTIONS.length ? '' : ` (take ${k >> 4})`}` }],
+      }).tokens,
   );
   const request = (prompt: number[]) => decode.generate({ prompt, maxTokens: DECODE_MAX_TOKENS, sampling: { temperature: 0 }, ignoreStop: true });
   const lengths = shortPrompts.map((p) => p.length);
@@ -221,12 +224,7 @@ export async function createSuite(log: (line: string) => void = console.log): Pr
   return {
     name: 'runtime',
     anchor: TTFT_MISS,
-    tasks: [
-      { name: TTFT_MISS, fn: missTask },
-      { name: TTFT_HIT, fn: hitTask },
-      ...decodeTasks,
-      { name: CACHE_TASK, fn: cacheTask },
-    ],
+    tasks: [{ name: TTFT_MISS, fn: missTask }, { name: TTFT_HIT, fn: hitTask }, ...decodeTasks, { name: CACHE_TASK, fn: cacheTask }],
     report,
     close() {
       // Runtime.close() is async; the model goes only once every runtime has released its engine.

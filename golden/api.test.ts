@@ -98,7 +98,13 @@ describe('golden/api streams tell what their non-stream twins do', () => {
     const twin = JSON.parse(readFileSync(join(twinDir, 'response.json'), 'utf8')) as {
       body: { choices: Array<{ message: Record<string, unknown>; finish_reason: string }>; usage: unknown };
     };
-    const norm = (m: Record<string, unknown>) => JSON.parse(JSON.stringify({ ...m, tool_calls: (m.tool_calls as Array<Record<string, unknown>> | undefined)?.map((c) => ({ id: c.id, type: c.type, function: c.function })) }));
+    const norm = (m: Record<string, unknown>) =>
+      JSON.parse(
+        JSON.stringify({
+          ...m,
+          tool_calls: (m.tool_calls as Array<Record<string, unknown>> | undefined)?.map((c) => ({ id: c.id, type: c.type, function: c.function })),
+        }),
+      );
     expect(stream.choices.map((c) => ({ message: norm(c.message), finish_reason: c.finish_reason }))).toEqual(
       twin.body.choices.map((c) => ({ message: norm(c.message), finish_reason: c.finish_reason })),
     );

@@ -59,7 +59,9 @@ afterAll(() => {
 
 test('the tiny checkpoint is the one the golden logits were made from', () => {
   for (const [file, sha] of Object.entries(golden.checkpoint.files)) {
-    const actual = createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
+    const actual = createHash('sha256')
+      .update(readFileSync(join(dir, file)))
+      .digest('hex');
     expect(actual, `${file} changed: regenerate golden/logits with npm run golden:update`).toBe(sha);
   }
 });

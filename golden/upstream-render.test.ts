@@ -32,7 +32,9 @@ describe('upstream harmony rendering fixtures', () => {
   test.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const pieces = render(c);
     // The test-data file, normalised the way upstream's tests compare it (CRLF → LF, trim end).
-    const file = readFileSync(new URL(`test-data/${c.expected_file}`, dir), 'utf8').replace(/\r\n/g, '\n').trimEnd();
+    const file = readFileSync(new URL(`test-data/${c.expected_file}`, dir), 'utf8')
+      .replace(/\r\n/g, '\n')
+      .trimEnd();
     expect(c.expected_text).toBe(file);
     expect(piecesToText(pieces)).toBe(c.expected_text);
     expect(piecesToTokens(pieces)).toEqual(c.expected_tokens_derived);

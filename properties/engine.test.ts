@@ -36,12 +36,8 @@ const e2 = restoredPrefixInvariance(t);
 const e3 = batchInvariance(t);
 
 describe('engine exactness', () => {
-  test.prop([e1.arbitrary], RUNS)('E1 chunk invariance: one prefill, random chunks and token by token give bit-identical logits', (v) =>
-    e1.predicate(v),
-  );
-  test.prop([e2.arbitrary], RUNS)('E2 restored-prefix invariance: a forked or truncated prefix gives bit-identical logits', (v) =>
-    e2.predicate(v),
-  );
+  test.prop([e1.arbitrary], RUNS)('E1 chunk invariance: one prefill, random chunks and token by token give bit-identical logits', (v) => e1.predicate(v));
+  test.prop([e2.arbitrary], RUNS)('E2 restored-prefix invariance: a forked or truncated prefix gives bit-identical logits', (v) => e2.predicate(v));
   test.prop([e3.arbitrary], RUNS)('E3 batch invariance: other sequences in the same steps change no bit', (v) => e3.predicate(v));
 });
 

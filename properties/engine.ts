@@ -106,9 +106,7 @@ export function restoredPrefixInvariance(t: EngineUnderTest): PropertyDef<{ toke
 }
 
 /** E3. A sequence computed in steps shared with random other sequences gets bit-identical logits. */
-export function batchInvariance(
-  t: EngineUnderTest,
-): PropertyDef<{ tokens: number[]; sizes: number[]; others: Array<{ tokens: number[]; sizes: number[] }> }> {
+export function batchInvariance(t: EngineUnderTest): PropertyDef<{ tokens: number[]; sizes: number[]; others: Array<{ tokens: number[]; sizes: number[] }> }> {
   const plan = fc.record({ tokens: tokenSequence(t.maxLength), sizes: fc.array(fc.integer({ min: 1, max: 8 }), { maxLength: 6 }) });
   return {
     arbitrary: fc.record({ tokens: plan.map((p) => p.tokens), sizes: plan.map((p) => p.sizes), others: fc.array(plan, { minLength: 1, maxLength: 3 }) }),

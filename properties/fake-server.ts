@@ -153,7 +153,8 @@ function readTools(v: unknown): ToolDecl[] {
   const seen = new Set<string>();
   return v.map((tool, i) => {
     const at = `tools[${i}]`;
-    if (!isObject(tool) || tool.type !== 'function' || !isObject(tool.function)) invalid(`${at} must be {"type":"function","function":{...}}`, at, 'invalid_type');
+    if (!isObject(tool) || tool.type !== 'function' || !isObject(tool.function))
+      invalid(`${at} must be {"type":"function","function":{...}}`, at, 'invalid_type');
     const fn = (tool as Json).function as Json;
     if (typeof fn.name !== 'string' || !TOOL_NAME.test(fn.name)) invalid(`${at}.function.name must match ${TOOL_NAME.source}`, `${at}.function.name`);
     const name = fn.name as string;
@@ -183,19 +184,23 @@ function readMessages(v: unknown, declared: ReadonlySet<string>): Json[] {
       if (toolCalls.length === 0 && content === null) invalid(`${at} needs content or tool_calls`, `${at}.content`, 'missing_required_parameter');
       toolCalls.forEach((call, j) => {
         const c = `${at}.tool_calls[${j}]`;
-        if (!isObject(call) || call.type !== 'function' || !isObject(call.function)) return invalid(`${c} must be {"id","type":"function","function"}`, c, 'invalid_type');
+        if (!isObject(call) || call.type !== 'function' || !isObject(call.function))
+          return invalid(`${c} must be {"id","type":"function","function"}`, c, 'invalid_type');
         const id = optionalString(call.id, `${c}.id`);
         if (id === undefined) invalid(`${c}.id is required`, `${c}.id`, 'missing_required_parameter');
         const fn = call.function as Json;
         if (typeof fn.name !== 'string') invalid(`${c}.function.name must be a string`, `${c}.function.name`, 'invalid_type');
-        if (!declared.has(fn.name as string)) invalid(`${c} calls '${String(fn.name)}', which is not a function in tools`, `${c}.function.name`, 'unknown_function');
+        if (!declared.has(fn.name as string))
+          invalid(`${c} calls '${String(fn.name)}', which is not a function in tools`, `${c}.function.name`, 'unknown_function');
         if (typeof fn.arguments !== 'string') invalid(`${c}.function.arguments must be a string`, `${c}.function.arguments`, 'invalid_type');
         calls.add(id!);
       });
     } else if (m.role === 'tool') {
       const id = optionalString(m.tool_call_id, `${at}.tool_call_id`);
-      if (id !== undefined && !calls.has(id)) invalid(`${at}.tool_call_id '${id}' matches no earlier assistant tool call`, `${at}.tool_call_id`, 'unknown_tool_call_id');
-      if (id === undefined && optionalString(m.name, `${at}.name`) === undefined) invalid(`${at} needs a tool_call_id`, `${at}.tool_call_id`, 'missing_required_parameter');
+      if (id !== undefined && !calls.has(id))
+        invalid(`${at}.tool_call_id '${id}' matches no earlier assistant tool call`, `${at}.tool_call_id`, 'unknown_tool_call_id');
+      if (id === undefined && optionalString(m.name, `${at}.name`) === undefined)
+        invalid(`${at} needs a tool_call_id`, `${at}.tool_call_id`, 'missing_required_parameter');
       contentText(m.content, `${at}.content`, false);
     } else {
       contentText(m.content, `${at}.content`, false);
@@ -248,7 +253,8 @@ function validate(text: string): ChatBody {
   const toolChoice = readToolChoice(raw.tool_choice, declared);
   boolean(raw, 'parallel_tool_calls');
   const effort = optional(raw, 'reasoning_effort');
-  if (effort !== undefined && !['low', 'medium', 'high'].includes(effort as string)) invalid('reasoning_effort must be low, medium or high', 'reasoning_effort');
+  if (effort !== undefined && !['low', 'medium', 'high'].includes(effort as string))
+    invalid('reasoning_effort must be low, medium or high', 'reasoning_effort');
   const temperature = number(raw, 'temperature', (x) => x >= 0 && x <= 2, 'between 0 and 2') ?? 1;
   number(raw, 'top_p', (x) => x > 0 && x <= 1, 'in (0, 1]');
   const seed = integer(raw, 'seed', 0, 2 ** 53 - 1) ?? 0;
@@ -271,7 +277,11 @@ function validate(text: string): ChatBody {
   const budget = maxCompletion ?? maxTokens;
   const prompt = promptTokens(messages, tools);
   if (budget !== undefined && prompt + budget > CONTEXT_LENGTH) {
-    invalid(`the prompt (${prompt} tokens) plus the budget (${budget}) exceeds the context length (${CONTEXT_LENGTH})`, maxCompletion !== undefined ? 'max_completion_tokens' : 'max_tokens', 'context_length_exceeded');
+    invalid(
+      `the prompt (${prompt} tokens) plus the budget (${budget}) exceeds the context length (${CONTEXT_LENGTH})`,
+      maxCompletion !== undefined ? 'max_completion_tokens' : 'max_tokens',
+      'context_length_exceeded',
+    );
   }
   return { raw, messages, tools, toolChoice, temperature, seed, n, maxTokens: budget, stop, logprobs, topLogprobs, stream, includeUsage };
 }
@@ -305,8 +315,38 @@ function prng(hex: string): () => number {
 }
 
 const WORDS = [
-  'the', 'a', 'fox', 'quick', 'brown', 'jumps', 'over', 'lazy', 'dog', 'four', 'two', 'plus', 'is', 'yes', 'no', 'maybe',
-  'answer', 'think', 'so', 'then', 'we', 'sum', 'of', 'and', 'it', 'green', 'blue', 'red', 'seven', 'eleven', 'hello', 'world',
+  'the',
+  'a',
+  'fox',
+  'quick',
+  'brown',
+  'jumps',
+  'over',
+  'lazy',
+  'dog',
+  'four',
+  'two',
+  'plus',
+  'is',
+  'yes',
+  'no',
+  'maybe',
+  'answer',
+  'think',
+  'so',
+  'then',
+  'we',
+  'sum',
+  'of',
+  'and',
+  'it',
+  'green',
+  'blue',
+  'red',
+  'seven',
+  'eleven',
+  'hello',
+  'world',
 ];
 
 const wordCount = (s: string) => s.split(/\s+/).filter(Boolean).length;
@@ -314,7 +354,13 @@ const wordCount = (s: string) => s.split(/\s+/).filter(Boolean).length;
 /** Deterministic prompt length: words of every string in the messages and tools, plus framing. */
 function promptTokens(messages: Json[], tools: ToolDecl[]): number {
   const strings = (v: unknown): number =>
-    typeof v === 'string' ? wordCount(v) + 1 : Array.isArray(v) ? v.reduce((n: number, x) => n + strings(x), 0) : isObject(v) ? Object.values(v).reduce((n: number, x) => n + strings(x), 0) : 0;
+    typeof v === 'string'
+      ? wordCount(v) + 1
+      : Array.isArray(v)
+        ? v.reduce((n: number, x) => n + strings(x), 0)
+        : isObject(v)
+          ? Object.values(v).reduce((n: number, x) => n + strings(x), 0)
+          : 0;
   return 3 + messages.reduce((n, m) => n + 4 + strings(m), 0) + tools.reduce((n, t) => n + 8 + strings(t.parameters ?? {}), 0);
 }
 
@@ -371,7 +417,7 @@ function generate(body: ChatBody, messages: Json[], choice: number): Token[] {
       const tool = named !== undefined ? body.tools.find((t) => t.name === named)! : body.tools[Math.floor(pick() * body.tools.length)]!;
       tokens.push({ kind: 'call', index, id: `call_${digest.slice(0, 12)}_${index}`, name: tool.name });
       const args = argumentsFor(tool, pick);
-      for (let at = 0; at < args.length; ) {
+      for (let at = 0; at < args.length;) {
         const size = 1 + Math.floor(pick() * 6);
         tokens.push({ kind: 'arguments', index, text: args.slice(at, at + size) });
         at += size;
@@ -415,7 +461,12 @@ interface Completion {
 function logprobOf(text: string, top: number): LogprobEntry {
   const lp = (t: string) => -Number.parseInt(sha256(`logprob:${t}`).slice(0, 4), 16) / 10_000;
   const bytes = (t: string) => [...Buffer.from(t, 'utf8')];
-  const alternatives = [text, ...WORDS.filter((w) => w !== text.trim()).slice(0, Math.max(0, top - 1)).map((w) => ` ${w}`)].slice(0, top);
+  const alternatives = [
+    text,
+    ...WORDS.filter((w) => w !== text.trim())
+      .slice(0, Math.max(0, top - 1))
+      .map((w) => ` ${w}`),
+  ].slice(0, top);
   return { token: text, logprob: lp(text), bytes: bytes(text), top_logprobs: alternatives.map((t) => ({ token: t, logprob: lp(t), bytes: bytes(t) })) };
 }
 
@@ -435,7 +486,8 @@ function choiceOf(body: ChatBody, tokens: Token[]): Choice {
   let at = 0;
   for (const [i, t] of kept.entries()) {
     if (t.kind === 'reasoning') deltas.push({ reasoning: t.text, logprobs: [] });
-    else if (t.kind === 'call') deltas.push({ toolCall: { index: t.index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }, logprobs: [] });
+    else if (t.kind === 'call')
+      deltas.push({ toolCall: { index: t.index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }, logprobs: [] });
     else if (t.kind === 'arguments') deltas.push({ toolCall: { index: t.index, function: { arguments: t.text } }, logprobs: [] });
     else {
       const [start, stop] = [at, at + t.text.length];
@@ -476,7 +528,12 @@ function message(choice: Choice): Json {
 
 const usageOf = (c: Completion) => {
   const completion = c.choices.reduce((n, ch) => n + ch.completionTokens, 0);
-  return { prompt_tokens: c.promptTokens, completion_tokens: completion, total_tokens: c.promptTokens + completion, prompt_tokens_details: { cached_tokens: 0 } };
+  return {
+    prompt_tokens: c.promptTokens,
+    completion_tokens: completion,
+    total_tokens: c.promptTokens + completion,
+    prompt_tokens_details: { cached_tokens: 0 },
+  };
 };
 
 function jsonBody(id: string, c: Completion): Json {
@@ -509,7 +566,8 @@ function streamEvents(id: string, c: Completion, includeUsage: boolean, drift: b
       if (deltas.filter((d) => d.content !== undefined).length >= 2) deltas = deltas.filter((_, i) => i !== last);
     }
     for (const d of deltas) {
-      const delta: Json = d.reasoning !== undefined ? { reasoning: d.reasoning } : d.content !== undefined ? { content: d.content } : { tool_calls: [d.toolCall] };
+      const delta: Json =
+        d.reasoning !== undefined ? { reasoning: d.reasoning } : d.content !== undefined ? { content: d.content } : { tool_calls: [d.toolCall] };
       events.push(chunk([{ index, delta, logprobs: c.logprobs ? { content: d.logprobs } : null, finish_reason: null }]));
     }
     events.push(chunk([{ index, delta: {}, logprobs: c.logprobs ? { content: [] } : null, finish_reason: ch.finish }]));
@@ -537,7 +595,12 @@ function errorResponse(e: FakeError, variant: FakeVariant): Response {
     // fastify without an error handler: its default body; 400 for what its schema and JSON parser
     // catch, 500 for anything the route itself threw.
     const status = ['invalid_json', 'invalid_type', 'missing_required_parameter'].includes(e.code) ? 400 : 500;
-    const body = { statusCode: status, ...(status === 400 ? { code: e.code === 'invalid_json' ? 'FST_ERR_CTP_INVALID_JSON_BODY' : 'FST_ERR_VALIDATION' } : {}), error: status === 400 ? 'Bad Request' : 'Internal Server Error', message: e.message };
+    const body = {
+      statusCode: status,
+      ...(status === 400 ? { code: e.code === 'invalid_json' ? 'FST_ERR_CTP_INVALID_JSON_BODY' : 'FST_ERR_VALIDATION' } : {}),
+      error: status === 400 ? 'Bad Request' : 'Internal Server Error',
+      message: e.message,
+    };
     return HttpResponse.json(body, { status });
   }
   return HttpResponse.json({ error: { message: e.message, type: e.type, param: e.param, code: e.code } }, { status: e.status });
@@ -563,7 +626,8 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
   let session: Json[] | undefined;
 
   const models = { object: 'list', data: [{ id: FAKE_MODEL, object: 'model', created: CREATED, owned_by: 'amnesia' }] };
-  const notFound = (what: string) => HttpResponse.json({ error: { message: `no route ${what}`, type: 'invalid_request_error', param: null, code: 'not_found' } }, { status: 404 });
+  const notFound = (what: string) =>
+    HttpResponse.json({ error: { message: `no route ${what}`, type: 'invalid_request_error', param: null, code: 'not_found' } }, { status: 404 });
 
   return [
     http.post(`${base}/chat/completions`, async ({ request }) => {

@@ -57,9 +57,7 @@ describe('harmony properties', () => {
   test.prop([splitInvariance.arbitrary])('the streaming parser gives the same messages for every split of the token stream', (v) =>
     splitInvariance.predicate(v),
   );
-  test.prop([independentTokens.arbitrary])('rendered token ids equal an independent tokenization of the rendered text', (c) =>
-    independentTokens.predicate(c),
-  );
+  test.prop([independentTokens.arbitrary])('rendered token ids equal an independent tokenization of the rendered text', (c) => independentTokens.predicate(c));
   test.prop([roundTrip.arbitrary])('OpenAI → harmony → OpenAI round trip for random chat requests with tools', (r) => roundTrip.predicate(r));
   test.prop([purity.arbitrary])('rendering is deterministic and independent of anything rendered before', (s) => purity.predicate(s));
 });
@@ -94,7 +92,7 @@ describe('negative controls: each property catches a real bug', () => {
     expect(await mustFail(tokensMatchIndependentTokenizer(whole))).toMatch(/differs/);
   });
 
-  test('round trip catches re-encoded tool arguments (the template servers\' double-encoding family)', async () => {
+  test("round trip catches re-encoded tool arguments (the template servers' double-encoding family)", async () => {
     const reencoding = (r: ChatRequest) =>
       chatToHarmony(r).map((m) =>
         m.recipient?.startsWith('functions.') && m.content[0]?.type === 'text'

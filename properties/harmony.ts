@@ -54,24 +54,22 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /** Tokenize text along random byte cuts: a valid piece may be BPE-encoded, any piece byte by byte. */
 const splitTokenization = (text: string): fc.Arbitrary<number[]> => {
   const bytes = new TextEncoder().encode(text);
-  return fc
-    .uniqueArray(fc.integer({ min: 1, max: Math.max(1, bytes.length - 1) }), { maxLength: bytes.length })
-    .chain((cuts) => {
-      const edges = [0, ...cuts.filter((c) => c < bytes.length).sort((a, b) => a - b), bytes.length];
-      const pieces = edges.slice(1).map((end, i) => bytes.slice(edges[i], end));
-      return fc.array(fc.boolean(), { minLength: pieces.length, maxLength: pieces.length }).map((useBpe) =>
-        pieces.flatMap((piece, i) => {
-          if (useBpe[i]) {
-            try {
-              return encodeText(strictUtf8.decode(piece));
-            } catch {
-              // Not valid UTF-8 on its own: fall through to single bytes.
-            }
+  return fc.uniqueArray(fc.integer({ min: 1, max: Math.max(1, bytes.length - 1) }), { maxLength: bytes.length }).chain((cuts) => {
+    const edges = [0, ...cuts.filter((c) => c < bytes.length).sort((a, b) => a - b), bytes.length];
+    const pieces = edges.slice(1).map((end, i) => bytes.slice(edges[i], end));
+    return fc.array(fc.boolean(), { minLength: pieces.length, maxLength: pieces.length }).map((useBpe) =>
+      pieces.flatMap((piece, i) => {
+        if (useBpe[i]) {
+          try {
+            return encodeText(strictUtf8.decode(piece));
+          } catch {
+            // Not valid UTF-8 on its own: fall through to single bytes.
           }
-          return [...piece].map((b) => byteToken[b]!);
-        }),
-      );
-    });
+        }
+        return [...piece].map((b) => byteToken[b]!);
+      }),
+    );
+  });
 };
 
 const isWellFormed = (s: string): boolean => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
@@ -258,7 +256,10 @@ export function renderingIsPure(load: () => Promise<PromptRenderer>): PropertyDe
       for (const r of requests) fresh.push((await load())(r));
       const shared = await load();
       const forwards = requests.map((r) => shared(r));
-      const backwards = [...requests].reverse().map((r) => shared(r)).reverse();
+      const backwards = [...requests]
+        .reverse()
+        .map((r) => shared(r))
+        .reverse();
       for (const [i, tokens] of fresh.entries()) {
         if (!isDeepStrictEqual(forwards[i], tokens) || !isDeepStrictEqual(backwards[i], tokens)) {
           throw new Error(`request ${i} rendered differently depending on what was rendered before it`);

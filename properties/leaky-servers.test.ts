@@ -35,10 +35,16 @@ describe('a correct fake server', () => {
   test('passes every property, none skipped (stored scenarios included)', { timeout: 60_000 }, async () => {
     const report = await check({ target: fresh('correct'), runs: 15, seed: 1 });
     for (const r of report.results) {
-      log(`correct ${r.property}: ${r.status} (${r.scenarios} scenarios, ${r.requests} requests, ${r.ms} ms)${r.failure ? ` ${r.failure.violation.kind}: ${r.failure.violation.message}` : ''}`);
+      log(
+        `correct ${r.property}: ${r.status} (${r.scenarios} scenarios, ${r.requests} requests, ${r.ms} ms)${r.failure ? ` ${r.failure.violation.kind}: ${r.failure.violation.message}` : ''}`,
+      );
     }
     // The fake supports everything the probe looks for, so no property is skipped.
-    expect(Object.entries(report.caps).filter(([, v]) => !v).map(([k]) => k)).toEqual([]);
+    expect(
+      Object.entries(report.caps)
+        .filter(([, v]) => !v)
+        .map(([k]) => k),
+    ).toEqual([]);
     expect(report.results).toHaveLength(11);
     for (const r of report.results) {
       const why = r.failure ? `${r.failure.violation.kind}: ${r.failure.violation.message}\n${JSON.stringify(r.failure.scenario)}` : r.reason;
@@ -75,7 +81,9 @@ describe('leaky fake servers: caught, shrunk to at most 4 requests, and replayab
       const failure = result.failure;
       log(
         `${variant} ${result.property} (${how}): ${result.status} (${result.scenarios} scenarios, ${result.requests} requests, ${result.ms} ms)` +
-          (failure ? `\n  ${failure.violation.kind}: ${failure.violation.message}\n  ${failure.scenario.steps.map(describeStep).join('; ')} (${requestCount(failure.scenario)} requests)` : ''),
+          (failure
+            ? `\n  ${failure.violation.kind}: ${failure.violation.message}\n  ${failure.scenario.steps.map(describeStep).join('; ')} (${requestCount(failure.scenario)} requests)`
+            : ''),
       );
       expect(result.status, result.reason).toBe('failed');
       expect(failure!.violation.kind, failure!.violation.message).toBe(kind);

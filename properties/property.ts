@@ -11,8 +11,7 @@ export interface PropertyDef<T> {
 }
 
 /** The fast-check property of a definition, for `fc.assert` / `fc.check` (which then return promises). */
-export const asProperty = <T>(def: PropertyDef<T>): fc.IAsyncPropertyWithHooks<[T]> =>
-  fc.asyncProperty(def.arbitrary, async (v) => def.predicate(v));
+export const asProperty = <T>(def: PropertyDef<T>): fc.IAsyncPropertyWithHooks<[T]> => fc.asyncProperty(def.arbitrary, async (v) => def.predicate(v));
 
 export interface Failure<T> {
   message: string;

@@ -63,7 +63,11 @@ describe('negative controls: every failpoint is caught and shrunk to at most 4 r
       const def = historyIndependence(underTest({ failpoints: [name] }, MODE[name]));
       const failure = await failureOf(def, { numRuns: 300, skipAllAfterTimeLimit: 60_000 });
       expect(failure, `${name} was not caught`).toBeDefined();
-      const fails = (h: History) => Promise.resolve(def.predicate(h)).then(() => false, () => true);
+      const fails = (h: History) =>
+        Promise.resolve(def.predicate(h)).then(
+          () => false,
+          () => true,
+        );
       const minimal = await minimizeHistory(failure!.counterexample, fails);
       expect(requestCount(minimal), `${name} shrank to ${JSON.stringify(minimal.ops)}`).toBeLessThanOrEqual(4);
     });

@@ -98,16 +98,26 @@ const grammarFor = (req: ChatRequest): fc.Arbitrary<GrammarSpec | null> =>
 export function historyArbitrary(window: number): fc.Arbitrary<History> {
   const pool = chatRequest.chain((base) =>
     // No long turn: the raw continuations below cross the window, with shorter prompts.
-    fc.tuple(relatedConversations(base, { longTurn: false }), grammarFor(base), sampling, fc.constantFrom(1, 4, 8)).chain(([conversations, grammar, sampled, maxTokens]) => {
-      const prompts = conversations.map((messages) => renderChatPrompt({ ...base, messages }).tokens);
-      // Raw continuations crossing the sliding window: W−1, W, W+1 and 2W tokens past the first prompt.
-      const crossings = [window - 1, window, window + 1, 2 * window].map((k) => [...prompts[0]!, ...Array.from({ length: k }, (_, i) => 1000 + i)]);
-      const requests = [...prompts, ...crossings].map((prompt): EngineRequest => ({ prompt, maxTokens, sampling: sampled, grammar }));
-      // Per request, sometimes other sampling or another max_tokens (k vs k + m).
-      return fc
-        .tuple(...requests.map((r) => fc.oneof({ weight: 3, arbitrary: fc.constant(r) }, sampling.map((s) => ({ ...r, sampling: s })), fc.constant({ ...r, maxTokens: r.maxTokens + 4 }))))
-        .map((rs) => rs as EngineRequest[]);
-    }),
+    fc
+      .tuple(relatedConversations(base, { longTurn: false }), grammarFor(base), sampling, fc.constantFrom(1, 4, 8))
+      .chain(([conversations, grammar, sampled, maxTokens]) => {
+        const prompts = conversations.map((messages) => renderChatPrompt({ ...base, messages }).tokens);
+        // Raw continuations crossing the sliding window: W−1, W, W+1 and 2W tokens past the first prompt.
+        const crossings = [window - 1, window, window + 1, 2 * window].map((k) => [...prompts[0]!, ...Array.from({ length: k }, (_, i) => 1000 + i)]);
+        const requests = [...prompts, ...crossings].map((prompt): EngineRequest => ({ prompt, maxTokens, sampling: sampled, grammar }));
+        // Per request, sometimes other sampling or another max_tokens (k vs k + m).
+        return fc
+          .tuple(
+            ...requests.map((r) =>
+              fc.oneof(
+                { weight: 3, arbitrary: fc.constant(r) },
+                sampling.map((s) => ({ ...r, sampling: s })),
+                fc.constant({ ...r, maxTokens: r.maxTokens + 4 }),
+              ),
+            ),
+          )
+          .map((rs) => rs as EngineRequest[]);
+      }),
   );
   const idx = fc.nat({ max: 15 });
   const op: fc.Arbitrary<Op> = fc.oneof(
@@ -148,7 +158,9 @@ export function historyIndependence(t: RuntimeUnderTest): PropertyDef<History> {
       const check = async (r: EngineRequest, got: Outcome, step: number) => {
         const want = await t.baseline(r);
         if (JSON.stringify(got) !== JSON.stringify(want)) {
-          throw new Error(`step ${step}: a request (${r.prompt.length}-token prompt) answered\n  ${JSON.stringify(got.tokens)}\nbut alone on a cold runtime\n  ${JSON.stringify(want.tokens)}\n${got.message} vs ${want.message}`);
+          throw new Error(
+            `step ${step}: a request (${r.prompt.length}-token prompt) answered\n  ${JSON.stringify(got.tokens)}\nbut alone on a cold runtime\n  ${JSON.stringify(want.tokens)}\n${got.message} vs ${want.message}`,
+          );
         }
         seen.push({ r, got, step });
       };

@@ -31,9 +31,11 @@ async function loadedBy(body: string, entry = './src/index.ts'): Promise<{ modul
     console.log(JSON.stringify({ modules, addons }));
   `;
   // Asynchronously: the server under test answers from this process's event loop.
-  const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 120_000 }).catch(
-    (e: { stdout: string; stderr: string }) => e,
-  );
+  const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  }).catch((e: { stdout: string; stderr: string }) => e);
   const last = r.stdout.trim().split('\n').at(-1) ?? '{}';
   const { modules = [], addons = [] } = JSON.parse(last.startsWith('{') ? last : '{}') as { modules?: string[]; addons?: string[] };
   return { modules, addons, stdout: r.stdout, stderr: r.stderr };
@@ -54,7 +56,10 @@ describe("import('amnesia') with a target", () => {
       console.log('ok=' + report.ok);
     `);
     expect(r.stdout, r.stderr).toContain('ok=true');
-    expect(r.modules.some((u) => u.includes('/src/harness/')), 'the record sees the harness load').toBe(true);
+    expect(
+      r.modules.some((u) => u.includes('/src/harness/')),
+      'the record sees the harness load',
+    ).toBe(true);
     expect(fastifyOrEngine(r.modules)).toEqual([]);
     expect(r.addons).toEqual([]);
   });

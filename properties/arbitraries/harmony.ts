@@ -16,7 +16,10 @@ const assistantMessage = (content: fc.Arbitrary<string>): fc.Arbitrary<Message> 
       channel: fc.oneof(fc.constantFrom('analysis', 'commentary', 'final'), headerWord),
       call: fc.option(
         fc.record({
-          recipient: fc.oneof(headerWord.map((w) => `functions.${w}`), fc.constantFrom('python', 'browser.search')),
+          recipient: fc.oneof(
+            headerWord.map((w) => `functions.${w}`),
+            fc.constantFrom('python', 'browser.search'),
+          ),
           contentType: fc.option(fc.constantFrom('<|constrain|>json', 'json', 'code'), { nil: undefined }),
         }),
         { nil: undefined },

@@ -23,7 +23,13 @@ function amnesia(args: string[], env: Record<string, string> = {}): Promise<{ st
 
 describe('amnesia check / replay', () => {
   test('a usage mistake: one line, exit 2', async () => {
-    for (const args of [['check', '--runs', 'many'], ['check', '--properties', 'nope'], ['check', '--target', 'ftp://x'], ['replay'], ['replay', 'no-such-file.json']]) {
+    for (const args of [
+      ['check', '--runs', 'many'],
+      ['check', '--properties', 'nope'],
+      ['check', '--target', 'ftp://x'],
+      ['replay'],
+      ['replay', 'no-such-file.json'],
+    ]) {
       const r = await amnesia(args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
@@ -38,9 +44,12 @@ describe('amnesia check / replay', () => {
 
   test('with kv-trim-noop: exit 1, a bug report whose scenario replays the failure; without: exit 0', { timeout: 120_000 }, async () => {
     const report = mkdtempSync(join(tmpdir(), 'amnesia-report-'));
-    const failing = await amnesia(['check', '--properties', 'history-independence', '--runs', '10', '--seed', '1', '--report', report, '--junit', join(report, 'junit.xml')], {
-      AMNESIA_FAILPOINTS: 'kv-trim-noop',
-    });
+    const failing = await amnesia(
+      ['check', '--properties', 'history-independence', '--runs', '10', '--seed', '1', '--report', report, '--junit', join(report, 'junit.xml')],
+      {
+        AMNESIA_FAILPOINTS: 'kv-trim-noop',
+      },
+    );
     expect(failing.status, failing.stdout + failing.stderr).toBe(1);
     const folder = join(report, 'history-independence');
     for (const file of ['scenario.json', 'REPORT.md', 'p1.sh']) expect(existsSync(join(folder, file)), file).toBe(true);

@@ -37,7 +37,10 @@ export const targetFlags = {
   'api-key': { type: 'string' },
 } as const;
 
-export function targetOptions(values: { target?: string | undefined; model?: string | undefined; 'api-key'?: string | undefined }, env: NodeJS.ProcessEnv): CheckOptions {
+export function targetOptions(
+  values: { target?: string | undefined; model?: string | undefined; 'api-key'?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): CheckOptions {
   const options: CheckOptions = {};
   if (values.target !== undefined) {
     try {
@@ -72,7 +75,10 @@ export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; ${checkUsage}`);
   const options = targetOptions(values, env);
-  const names = values.properties?.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = values.properties
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   try {
     selectProperties(names);
   } catch (e) {
@@ -109,7 +115,9 @@ export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   for (const result of report.results) {
     if (!result.failure) continue;
     const folder = writeFailureReport(resolve(values.report), result, report.target, report.model);
-    lines.push(`${result.property}: bug report in ${folder} (replay: amnesia replay ${folder}/scenario.json${values.target ? ` --target ${values.target}` : ''})`);
+    lines.push(
+      `${result.property}: bug report in ${folder} (replay: amnesia replay ${folder}/scenario.json${values.target ? ` --target ${values.target}` : ''})`,
+    );
   }
   if (values.junit !== undefined) {
     mkdirSync(dirname(resolve(values.junit)), { recursive: true });

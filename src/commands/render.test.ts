@@ -44,7 +44,10 @@ describe('amnesia render', () => {
 
     for (const [input, message] of [
       ['{not json', /standard input is not valid JSON/],
-      ['{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}', /messages\[0\]\.content\[0\]\.type 'image_url' is not supported/],
+      [
+        '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}',
+        /messages\[0\]\.content\[0\]\.type 'image_url' is not supported/,
+      ],
     ] as const) {
       const bad = amnesia(['render', '-'], input);
       expect(bad.status).toBe(2);

@@ -29,7 +29,9 @@ export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   }
   const lines = [`${scenario.name}: ${report.target}, model ${report.model}`, ...scenario.steps.map((s, i) => `  ${i + 1}. ${describeStep(s)}`)];
   if (report.violation === undefined) {
-    lines.push(`holds: ${report.recording.entries.length} requests, identical requests answered identically${scenario.expect?.length ? ', expectations met' : ''}`);
+    lines.push(
+      `holds: ${report.recording.entries.length} requests, identical requests answered identically${scenario.expect?.length ? ', expectations met' : ''}`,
+    );
     return { text: lines.join('\n'), code: EXIT.ok };
   }
   lines.push(`FAILS: ${describeViolation(report.recording, report.violation)}`);

@@ -81,7 +81,6 @@ function rebuild(file: string, edit: (tensors: SafetensorsWriteTensor[]) => Safe
   writeSafetensors(file, edit(tensors), header.metadata);
 }
 
-
 /** A config or header parsed from JSON, edited in place by the corruption cases. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type JsonEdit = Record<string, any>;
@@ -261,7 +260,11 @@ describe('config.json variants', () => {
     ['top-k > experts', (c) => (c.num_experts_per_tok = 9), /experts per token \(9\) exceeds the number of experts \(8\)/],
     ['layer_types length', (c) => c.layer_types.pop(), /field "layer_types" must be a list of num_hidden_layers \(4\) entries/],
     ['layer_types value', (c) => (c.layer_types[1] = 'local'), /field "layer_types\[1\]" must be "sliding_attention" or "full_attention", got "local"/],
-    ['YaRN constraint', (c) => (c.head_dim = 4), /YaRN needs 0 < low < high < head_dim\/2 - 1, got low 0\.5058, high 1\.0874, head_dim\/2 - 1 = 1 \(from head_dim 4,/],
+    [
+      'YaRN constraint',
+      (c) => (c.head_dim = 4),
+      /YaRN needs 0 < low < high < head_dim\/2 - 1, got low 0\.5058, high 1\.0874, head_dim\/2 - 1 = 1 \(from head_dim 4,/,
+    ],
     ['YaRN betas swapped', (c) => ((c.rope_scaling.beta_fast = 1), (c.rope_scaling.beta_slow = 32)), /YaRN needs 0 < low < high/],
     ['truncated YaRN', (c) => (c.rope_scaling.truncate = true), /field "rope_scaling\.truncate" is true/],
     ['missing rope_type', (c) => delete c.rope_scaling.rope_type, /missing field "rope_scaling\.rope_type"/],
@@ -373,7 +376,9 @@ describe('bad checkpoints get clear errors', () => {
     const dir = copy(sharded);
     rmSync(join(dir, SHARD2));
     expect(load(dir)).toThrow(
-      new RegExp(`^${join(dir, 'model.safetensors.index.json')}: shard ${SHARD2} does not exist \\(named for 29 tensors, e\\.g\\. lm_head\\.weight; looked for ${join(dir, SHARD2)}\\)$`),
+      new RegExp(
+        `^${join(dir, 'model.safetensors.index.json')}: shard ${SHARD2} does not exist \\(named for 29 tensors, e\\.g\\. lm_head\\.weight; looked for ${join(dir, SHARD2)}\\)$`,
+      ),
     );
   });
 
@@ -400,7 +405,11 @@ describe('bad checkpoints get clear errors', () => {
   test('a shard with a broken header is named', () => {
     const dir = copy(sharded);
     truncateSync(join(dir, SHARD2), 1000);
-    expect(load(dir)).toThrow(new RegExp(`^${join(dir, SHARD2)}: header length \\d+ runs past the end of the file \\(size 1000\\)|^${join(dir, SHARD2)}: tensor .* past the end of the file \\(size 1000\\)`));
+    expect(load(dir)).toThrow(
+      new RegExp(
+        `^${join(dir, SHARD2)}: header length \\d+ runs past the end of the file \\(size 1000\\)|^${join(dir, SHARD2)}: tensor .* past the end of the file \\(size 1000\\)`,
+      ),
+    );
   });
 
   test('missing config.json, missing config field, missing weights', () => {

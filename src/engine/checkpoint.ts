@@ -168,9 +168,7 @@ export function parseModelConfig(json: unknown, file = CONFIG_FILE): NativeModel
   const rope = (scaling ?? {}) as Record<string, unknown>;
   const where = `${scalingKey}.`;
   const ropeTheta =
-    pick(cfg, ['rope_theta']) !== undefined || pick(rope, ['rope_theta']) === undefined
-      ? posNum(cfg, ['rope_theta'])
-      : posNum(rope, ['rope_theta'], where);
+    pick(cfg, ['rope_theta']) !== undefined || pick(rope, ['rope_theta']) === undefined ? posNum(cfg, ['rope_theta']) : posNum(rope, ['rope_theta'], where);
   if (ropeTheta <= 1) bad(`field "rope_theta" must be greater than 1, got ${ropeTheta}`);
 
   const ropeTypeField = pick(rope, ['rope_type', 'type']);

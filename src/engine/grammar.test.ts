@@ -27,7 +27,11 @@ interface Step {
 
 const specArb: fc.Arbitrary<GrammarSpec> = fc.shuffledSubarray(NAMES).chain((tools) => {
   const choices: fc.Arbitrary<ToolChoice>[] = [fc.constant('auto'), fc.constant('none')];
-  if (tools.length > 0) choices.push(fc.constant('required'), fc.constantFrom(...tools).map((name) => ({ name })));
+  if (tools.length > 0)
+    choices.push(
+      fc.constant('required'),
+      fc.constantFrom(...tools).map((name) => ({ name })),
+    );
   return fc.record({ tools: fc.constant(tools), toolChoice: fc.oneof(...choices) });
 });
 
@@ -143,7 +147,10 @@ const walkProperty = (make: (spec: GrammarSpec) => Grammar) =>
 
 describe('HarmonyGrammar random walks', () => {
   test('every walk stays well-formed harmony that parses strictly and maps cleanly', () => {
-    fc.assert(walkProperty((spec) => new HarmonyGrammar(spec)), { numRuns: 300 });
+    fc.assert(
+      walkProperty((spec) => new HarmonyGrammar(spec)),
+      { numRuns: 300 },
+    );
   });
 
   test('walks reach every kind of ending', () => {
@@ -182,7 +189,10 @@ describe('HarmonyGrammar negative controls: the property can fail', () => {
         return this.ended || super.done;
       }
     }
-    const result = fc.check(walkProperty((spec) => new ReturnAfterCall(spec)), { numRuns: 300 });
+    const result = fc.check(
+      walkProperty((spec) => new ReturnAfterCall(spec)),
+      { numRuns: 300 },
+    );
     expect(result.failed).toBe(true);
     // Caught where it is wrong: the call message ended with <|return|>, not <|call|>.
     expect(String(result.errorInstance)).toMatch(`expected ${Tok.return} to be ${Tok.call}`);
@@ -194,7 +204,10 @@ describe('HarmonyGrammar negative controls: the property can fail', () => {
         super({ ...spec, tools: [...spec.tools, 'undeclared_tool'] });
       }
     }
-    const result = fc.check(walkProperty((spec) => new UndeclaredRecipient(spec)), { numRuns: 300 });
+    const result = fc.check(
+      walkProperty((spec) => new UndeclaredRecipient(spec)),
+      { numRuns: 300 },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch("to include 'undeclared_tool'");
   });
@@ -318,7 +331,10 @@ describe('HarmonyGrammar', () => {
   });
 
   test("tool_choice 'none' and 'auto' without tools allow analysis and final only", () => {
-    for (const spec of [{ tools: ['get_weather'], toolChoice: 'none' }, { tools: [], toolChoice: 'auto' }] satisfies GrammarSpec[]) {
+    for (const spec of [
+      { tools: ['get_weather'], toolChoice: 'none' },
+      { tools: [], toolChoice: 'auto' },
+    ] satisfies GrammarSpec[]) {
       const grammar = new HarmonyGrammar(spec);
       drive(grammar, [Tok.channel]);
       expect(grammar.allowed()).toEqual(only(...[35644, 17196].sort((a, b) => a - b)));
@@ -339,12 +355,8 @@ describe('HarmonyGrammar', () => {
   });
 
   test('impossible specs throw', () => {
-    expect(() => new HarmonyGrammar({ tools: ['get_weather'], toolChoice: { name: 'x' } })).toThrow(
-      "tool_choice names 'x', which is not a declared tool",
-    );
-    expect(() => HarmonyGrammar.validate({ tools: [], toolChoice: { name: 'x' } })).toThrow(
-      "tool_choice names 'x', which is not a declared tool",
-    );
+    expect(() => new HarmonyGrammar({ tools: ['get_weather'], toolChoice: { name: 'x' } })).toThrow("tool_choice names 'x', which is not a declared tool");
+    expect(() => HarmonyGrammar.validate({ tools: [], toolChoice: { name: 'x' } })).toThrow("tool_choice names 'x', which is not a declared tool");
     expect(() => new HarmonyGrammar({ tools: [], toolChoice: 'required' })).toThrow(/'required'.*tools/);
     expect(() => HarmonyGrammar.validate({ tools: [], toolChoice: 'required' })).toThrow(Error);
     expect(() => HarmonyGrammar.validate({ tools: ['bad name'], toolChoice: 'auto' })).toThrow(/not a valid function name/);

@@ -79,15 +79,7 @@ interface Plan {
 
 /** The token sequence of a whole tool-call header, from `<|channel|>` to `<|message|>` inclusive. */
 export function toolCallHeaderTokens(name: string): number[] {
-  return [
-    Tok.channel,
-    ...CHANNEL_WORDS.commentary,
-    ...encodeText(` to=functions.${name}`),
-    ...SPACE,
-    Tok.constrain,
-    ...JSON_TYPE,
-    Tok.message,
-  ];
+  return [Tok.channel, ...CHANNEL_WORDS.commentary, ...encodeText(` to=functions.${name}`), ...SPACE, Tok.constrain, ...JSON_TYPE, Tok.message];
 }
 
 /** The token sequence of a header without recipient, from `<|channel|>` to `<|message|>` inclusive. */
@@ -175,7 +167,9 @@ export class HarmonyGrammar {
   accept(token: number): void {
     const next = this.next(token);
     if (next === undefined) {
-      throw new Error(`token ${token} (${describeToken(token)}) is not allowed by the harmony grammar in state ${this.current.label}; ${describeMask(this.current)}`);
+      throw new Error(
+        `token ${token} (${describeToken(token)}) is not allowed by the harmony grammar in state ${this.current.label}; ${describeMask(this.current)}`,
+      );
     }
     this.current = next;
   }

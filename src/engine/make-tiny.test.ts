@@ -23,7 +23,6 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const makeTinyModule = fileURLToPath(new URL('./make-tiny.ts', import.meta.url));
 
-
 /** A tensor's elements as numbers (bf16 widened to float32, or the raw bytes for U8). */
 function tensorValues(spec: NativeModelSpec, name: string): Float32Array | Uint8Array {
   const bytes = readTensorBytes(spec, name);

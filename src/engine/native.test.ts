@@ -252,7 +252,14 @@ describe('native engine', () => {
     const good = (): NativeStepEntry => ({ seq: other, tokens: PROMPT.slice(0, 3) });
     const bad: [string, unknown, RegExp][] = [
       ['unknown sequence', [good(), { seq: 12345, tokens: Int32Array.of(1) }], /unknown sequence/],
-      ['sequence twice', [{ seq, tokens: Int32Array.of(1) }, { seq, tokens: Int32Array.of(2) }], /twice/],
+      [
+        'sequence twice',
+        [
+          { seq, tokens: Int32Array.of(1) },
+          { seq, tokens: Int32Array.of(2) },
+        ],
+        /twice/,
+      ],
       ['empty tokens', [good(), { seq, tokens: new Int32Array(0) }], /empty/],
       ['negative token', [good(), { seq, tokens: Int32Array.of(5, -1) }], /outside \[0, 201088\)/],
       ['token = vocab', [good(), { seq, tokens: Int32Array.of(V) }], /outside \[0, 201088\)/],
@@ -363,7 +370,7 @@ describe('native engine', () => {
     ring.close();
   });
 
-  test('negative control: freeSharedBlocks lets a new sequence overwrite a fork\'s shared blocks; off, the fork is exact', async () => {
+  test("negative control: freeSharedBlocks lets a new sequence overwrite a fork's shared blocks; off, the fork is exact", async () => {
     const tail = tokens(9, 11);
     const ref = async (prefixLen: number) => {
       const full = Int32Array.from([...PROMPT.slice(0, prefixLen), ...tail]);
@@ -433,7 +440,13 @@ describe('native engine', () => {
     expect(existsSync(path)).toBe(true);
     const golden = JSON.parse(readFileSync(path, 'utf8')) as {
       probe_ids: number[];
-      cases: { name: string; prompt: number[]; greedy: number[]; routing: number[][][]; positions: { position: number; top: [number, number][]; probe: number[] }[] }[];
+      cases: {
+        name: string;
+        prompt: number[];
+        greedy: number[];
+        routing: number[][][];
+        positions: { position: number; top: [number, number][]; probe: number[] }[];
+      }[];
     };
     const c = golden.cases[0]!;
     const seqTokens = Int32Array.from([...c.prompt, ...c.greedy]);
@@ -473,7 +486,7 @@ describe('native engine', () => {
           const raw = Buffer.alloc(t.byteLength);
           readSync(fd, raw, 0, t.byteLength, t.offset);
           const out = Buffer.alloc(t.byteLength * 2);
-          for (let i = 0; i < t.byteLength / 2; i++) out.writeUInt32LE(raw.readUInt16LE(2 * i) << 16 >>> 0, 4 * i);
+          for (let i = 0; i < t.byteLength / 2; i++) out.writeUInt32LE((raw.readUInt16LE(2 * i) << 16) >>> 0, 4 * i);
           Object.assign(t, { dtype: 'F32', file: 1, offset, byteLength: out.length });
           chunks.push(out);
           offset += out.length;

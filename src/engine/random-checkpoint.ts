@@ -206,7 +206,8 @@ function checkLittleEndian(): void {
 export function writeRandomCheckpoint(outDir: string, configJson: Record<string, unknown>, options: RandomCheckpointOptions = {}): void {
   const seed = options.seed ?? 1;
   const shards = options.shards ?? 1;
-  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`random checkpoint: seed must be an integer in [0, 2^32), got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new RangeError(`random checkpoint: seed must be an integer in [0, 2^32), got ${seed}`);
   if (shards !== 1 && shards !== 2) throw new RangeError(`random checkpoint: shards must be 1 or 2, got ${String(shards)}`);
   checkLittleEndian();
   const config = parseModelConfig(configJson, 'config.json');

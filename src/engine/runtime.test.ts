@@ -159,7 +159,7 @@ describe('exo #1362: p1, p2, p1', () => {
     expect(again.tokens).toEqual(first.tokens);
   });
 
-  test('kv-trim-noop (ring KV: exactly exo\'s mechanism) makes the second p1 differ', async () => {
+  test("kv-trim-noop (ring KV: exactly exo's mechanism) makes the second p1 differ", async () => {
     const { first, again } = await exo({ slidingKv: 'ring', failpoints: ['kv-trim-noop'] });
     expect(again.tokens).not.toEqual(first.tokens);
   });
@@ -188,7 +188,9 @@ test('ignoreStop generates through stop tokens to max tokens (unconstrained only
 describe('failpoint hooks', () => {
   test('response-memo keys a prompt by its last user message', () => {
     expect(encodeText('user')).toEqual([USER_ROLE_TOKEN]);
-    const prompt = encodeHarmonyText('<|start|>user<|message|>first<|end|><|start|>assistant<|channel|>final<|message|>ok<|end|><|start|>user<|message|>second<|end|><|start|>assistant');
+    const prompt = encodeHarmonyText(
+      '<|start|>user<|message|>first<|end|><|start|>assistant<|channel|>final<|message|>ok<|end|><|start|>user<|message|>second<|end|><|start|>assistant',
+    );
     expect(new Failpoints(['response-memo']).memoKey(prompt)).toBe(encodeText('second').join(','));
     expect(new Failpoints([]).memoKey(prompt)).toBeUndefined();
   });

@@ -169,11 +169,7 @@ export class Runtime {
   private rotation = 0;
   private closed = false;
 
-  constructor(
-    model: NativeModel,
-    spec: NativeModelSpec,
-    options: RuntimeOptions = {},
-  ) {
+  constructor(model: NativeModel, spec: NativeModelSpec, options: RuntimeOptions = {}) {
     const c = model.config;
     this.failpoints = new Failpoints(options.failpoints ?? []);
     this.blockSize = options.kvBlockSize ?? 16;
@@ -363,7 +359,7 @@ export class Runtime {
   /** Whether `blocks` more can be held, evicting cache entries if needed. */
   private reserve(blocks: number): boolean {
     const held = () => this.active.reduce((n, r) => n + r.blocks - Math.ceil(r.tokens.length / this.blockSize), 0);
-    for (let budget = this.cache.stats().bytes; ; ) {
+    for (let budget = this.cache.stats().bytes; ;) {
       if (this.engine.kvStats().blocksFree - held() >= blocks) return true;
       if (budget === 0) return false;
       budget = Math.floor(budget / 2);
@@ -446,5 +442,7 @@ function fingerprint(spec: NativeModelSpec, slidingKv: string, blockSize: number
     const s = statSync(f);
     return [f, s.size, s.mtimeMs];
   });
-  return createHash('sha256').update(JSON.stringify({ config: spec.config, files, slidingKv, blockSize })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ config: spec.config, files, slidingKv, blockSize }))
+    .digest('hex');
 }

@@ -40,7 +40,11 @@ function refKept(logits: Float32Array, params: SamplingParams, mask?: TokenMask)
   for (const i of cands) if (logits[i]! > max) max = logits[i]!;
   const w = (i: number): number => Math.exp((logits[i]! - max) / T);
   let kept = cands;
-  if (topK > 0 && topK < kept.length) kept = [...kept].sort(byOrder(logits)).slice(0, topK).sort((a, b) => a - b);
+  if (topK > 0 && topK < kept.length)
+    kept = [...kept]
+      .sort(byOrder(logits))
+      .slice(0, topK)
+      .sort((a, b) => a - b);
   if (topP < 1) {
     let z1 = 0;
     for (const i of kept) z1 += w(i);
@@ -270,27 +274,29 @@ describe('Sampler: determinism', () => {
     });
 
   test('(seed, position) → the same choice on repeated calls and on a fresh Sampler', () => {
-    fc.assert(sameSeedSamePosition((p) => new Sampler(p)), { numRuns: 300 });
+    fc.assert(
+      sameSeedSamePosition((p) => new Sampler(p)),
+      { numRuns: 300 },
+    );
   });
 
   test('negative control: a shared stream breaks it, and the property catches that', () => {
     // Like Math.random: one sequence consumed by every sampler in call order, position ignored.
     let counter = 0;
     const shared = (): number => counterUniform(424242, counter++);
-    const result = fc.check(sameSeedSamePosition((p) => new Sampler(p, { uniform: shared })), { numRuns: 300 });
+    const result = fc.check(
+      sameSeedSamePosition((p) => new Sampler(p, { uniform: shared })),
+      { numRuns: 300 },
+    );
     expect(result.failed).toBe(true);
   });
 
   test('the chosen token is a pure function of (logits, position, params, mask, seed): pinned sequences', () => {
     const l = new Float32Array([1, 0.5, 0, -0.5, 2, -1, 0.25, 1.5]);
     const a = new Sampler({ seed: 2024, temperature: 0.8 });
-    expect(Array.from({ length: 24 }, (_, i) => a.sample(l, i).token)).toEqual([
-      2, 0, 1, 0, 4, 0, 4, 4, 4, 4, 2, 4, 4, 0, 7, 6, 3, 4, 4, 4, 4, 0, 4, 7,
-    ]);
+    expect(Array.from({ length: 24 }, (_, i) => a.sample(l, i).token)).toEqual([2, 0, 1, 0, 4, 0, 4, 4, 4, 4, 2, 4, 4, 0, 7, 6, 3, 4, 4, 4, 4, 0, 4, 7]);
     const b = new Sampler({ seed: 7, topP: 0.9, topK: 5 });
-    expect(Array.from({ length: 24 }, (_, i) => b.sample(l, i).token)).toEqual([
-      4, 4, 7, 7, 4, 4, 4, 4, 7, 0, 7, 1, 7, 4, 1, 7, 7, 7, 1, 0, 4, 7, 7, 7,
-    ]);
+    expect(Array.from({ length: 24 }, (_, i) => b.sample(l, i).token)).toEqual([4, 4, 7, 7, 4, 4, 4, 4, 7, 0, 7, 1, 7, 4, 1, 7, 7, 7, 1, 0, 4, 7, 7, 7]);
   });
 
   test('different seeds give different token streams', () => {
@@ -333,11 +339,14 @@ describe('Sampler: choice', () => {
   test('greedy (temperature 0) is the argmax over the allowed ids, lowest id on ties, with no draw', () => {
     fc.assert(
       fc.property(caseArb, ([logits, mask, params]) => {
-        const s = new Sampler({ ...params, temperature: 0 }, {
-          uniform: () => {
-            throw new Error('greedy must not draw');
+        const s = new Sampler(
+          { ...params, temperature: 0 },
+          {
+            uniform: () => {
+              throw new Error('greedy must not draw');
+            },
           },
-        });
+        );
         expect(s.sample(logits, 3, mask).token).toBe(refArgmax(logits, refCandidates(logits.length, mask)));
       }),
     );
@@ -358,26 +367,20 @@ describe('Sampler: choice', () => {
     const logits = gaussianLogits(vocab, 3, 1);
     for (let i = FIRST_SPECIAL_TOKEN; i < vocab; i++) logits[i] = 20; // specials dominate
     fc.assert(
-      fc.property(
-        fc.array(fc.integer({ min: FIRST_SPECIAL_TOKEN, max: vocab - 1 }), { maxLength: 3 }),
-        paramsArb,
-        fc.nat(1000),
-        (also, params, position) => {
-          const mask: TokenMask = { kind: 'text', also };
-          const t = new Sampler({ ...params, seed: 11 }).sample(logits, position, mask).token;
-          if (t >= FIRST_SPECIAL_TOKEN) expect(also).toContain(t);
-          if (also.length > 0 && (params.temperature === 0 || params.topK === 1)) expect(t).toBeGreaterThanOrEqual(FIRST_SPECIAL_TOKEN);
-          if (also.length === 0) expect(t).toBeLessThan(FIRST_SPECIAL_TOKEN);
-        },
-      ),
+      fc.property(fc.array(fc.integer({ min: FIRST_SPECIAL_TOKEN, max: vocab - 1 }), { maxLength: 3 }), paramsArb, fc.nat(1000), (also, params, position) => {
+        const mask: TokenMask = { kind: 'text', also };
+        const t = new Sampler({ ...params, seed: 11 }).sample(logits, position, mask).token;
+        if (t >= FIRST_SPECIAL_TOKEN) expect(also).toContain(t);
+        if (also.length > 0 && (params.temperature === 0 || params.topK === 1)) expect(t).toBeGreaterThanOrEqual(FIRST_SPECIAL_TOKEN);
+        if (also.length === 0) expect(t).toBeLessThan(FIRST_SPECIAL_TOKEN);
+      }),
       { numRuns: 40 },
     );
   });
 
   test('edge semantics: the walk needs the running sum to exceed u·Z; −0 and +0 tie (lowest id first)', () => {
     const two = new Float32Array([0, 0]);
-    const at = (u: number, params: SamplingParams = {}, logits = two): number =>
-      new Sampler(params, { uniform: () => u }).sample(logits, 0).token;
+    const at = (u: number, params: SamplingParams = {}, logits = two): number => new Sampler(params, { uniform: () => u }).sample(logits, 0).token;
     expect(at(0)).toBe(0);
     expect(at(0.5 - 2 ** -53)).toBe(0);
     expect(at(0.5)).toBe(1); // running sum 1 does not exceed 0.5·2

@@ -3,13 +3,7 @@
 // checked and a bad one raises ChatMappingError naming it (the server answers 400 with it).
 import type { ChatRequest } from '../wire/chat-completions.ts';
 import { renderCompletionPieces, rendered, type Rendered } from './render.ts';
-import {
-  defaultSystemContent,
-  type DeveloperContent,
-  type Message,
-  type ReasoningEffort,
-  type ToolDescription,
-} from './conversation.ts';
+import { defaultSystemContent, type DeveloperContent, type Message, type ReasoningEffort, type ToolDescription } from './conversation.ts';
 
 export class ChatMappingError extends Error {
   override name = 'ChatMappingError';
@@ -60,11 +54,7 @@ function contentText(content: unknown, param: string, allowNull: boolean): strin
       const where = `${param}[${j}]`;
       if (!isObject(part)) fail(`${where} must be an object`, where, 'invalid_type');
       if (part.type !== 'text') {
-        fail(
-          `${where}.type '${String(part.type)}' is not supported: gpt-oss takes only 'text' content parts`,
-          `${where}.type`,
-          'unsupported_content_part',
-        );
+        fail(`${where}.type '${String(part.type)}' is not supported: gpt-oss takes only 'text' content parts`, `${where}.type`, 'unsupported_content_part');
       }
       if (typeof part.text !== 'string') fail(`${where}.text must be a string`, `${where}.text`, 'invalid_type');
       return part.text;

@@ -42,7 +42,9 @@ const fixture = JSON.parse(readFileSync(new URL('parse_cases.json', upstream), '
 
 /** A test-data file as the upstream tests read it: CRLF → LF, trailing whitespace trimmed. */
 function testData(file: string): string {
-  return readFileSync(new URL(`test-data/${file}`, upstream), 'utf8').replaceAll('\r\n', '\n').trimEnd();
+  return readFileSync(new URL(`test-data/${file}`, upstream), 'utf8')
+    .replaceAll('\r\n', '\n')
+    .trimEnd();
 }
 
 /** Encodes text with every formatting token allowed (harmony's `encode(text, allowed_special="all")`). */
@@ -68,15 +70,7 @@ const DESCRIBED_INPUTS: Record<string, number[]> = {
   'invalid utf-8 split across tokens': [...START_ASSISTANT_MESSAGE, 9552, ...encodeText('XY'), ...END],
   'invalid utf-8 then multibyte-safe token': [...START_ASSISTANT_MESSAGE, 9552, ...encodeText(' interesting'), ...END],
   'partial bytes flushed at EOS': [...START_ASSISTANT_MESSAGE, 9552, ...encodeText('Hi')],
-  'bytes do not leak between messages': [
-    ...START_ASSISTANT_MESSAGE,
-    9552,
-    9552,
-    ...END,
-    ...START_ASSISTANT_MESSAGE,
-    ...encodeText('Hi'),
-    ...END,
-  ],
+  'bytes do not leak between messages': [...START_ASSISTANT_MESSAGE, 9552, 9552, ...END, ...START_ASSISTANT_MESSAGE, ...encodeText('Hi'), ...END],
   'multi-token emoji waits for completion': [...START_ASSISTANT_MESSAGE, ...encodeText('💖'), ...END],
   'invalid token id u32::MAX then EOS (Rust test)': [
     ...encodeWithSpecials('<|start|>assistant<|channel|>analysis<|message|>Practice invalid token handling.'),
@@ -103,8 +97,7 @@ function stream(tokens: readonly number[], options: ConstructorParameters<typeof
   return { parser, deltas, contents };
 }
 
-const parse = (text: string, role: Role | null = 'assistant', strict = true) =>
-  parseMessagesFromCompletionTokens(encodeWithSpecials(text), role, strict);
+const parse = (text: string, role: Role | null = 'assistant', strict = true) => parseMessagesFromCompletionTokens(encodeWithSpecials(text), role, strict);
 
 const msg = (role: Role, text: string, extra: Omit<Message, 'role' | 'content'> = {}): Message => ({
   role,
@@ -245,8 +238,8 @@ describe('test-data parser inputs', () => {
 
 describe('§12 example: sampled tool call', () => {
   const sampled = [
-    200005, 35644, 200008, 23483, 316, 2421, 717, 170154, 13, 200007, 200006, 173781, 200005, 12606, 815, 316, 28, 44580, 775,
-    170154, 220, 200003, 4108, 200008, 10848, 7693, 7534, 72782, 18583, 200012,
+    200005, 35644, 200008, 23483, 316, 2421, 717, 170154, 13, 200007, 200006, 173781, 200005, 12606, 815, 316, 28, 44580, 775, 170154, 220, 200003, 4108,
+    200008, 10848, 7693, 7534, 72782, 18583, 200012,
   ];
 
   test('parses into analysis plus a constrained commentary call', () => {
@@ -362,8 +355,14 @@ describe('content decoding', () => {
 describe('header parsing', () => {
   test.each([
     ['<|channel|>final', { role: 'assistant', channel: 'final' }],
-    ['assistant to=functions.f<|channel|>commentary <|constrain|>json', { role: 'assistant', channel: 'commentary', recipient: 'functions.f', contentType: '<|constrain|>json' }],
-    ['<|channel|>commentary to=functions.f<|constrain|>json', { role: 'assistant', channel: 'commentary', recipient: 'functions.f', contentType: '<|constrain|>json' }],
+    [
+      'assistant to=functions.f<|channel|>commentary <|constrain|>json',
+      { role: 'assistant', channel: 'commentary', recipient: 'functions.f', contentType: '<|constrain|>json' },
+    ],
+    [
+      '<|channel|>commentary to=functions.f<|constrain|>json',
+      { role: 'assistant', channel: 'commentary', recipient: 'functions.f', contentType: '<|constrain|>json' },
+    ],
     ['to=python<|channel|>analysis code', { role: 'assistant', channel: 'analysis', recipient: 'python', contentType: 'code' }],
     ['<|channel|>analysis to=browser.search', { role: 'assistant', channel: 'analysis', recipient: 'browser.search' }],
     // Upstream: a single bare word is the recipient.
@@ -428,9 +427,7 @@ describe('non-strict recovery of model quirks', () => {
   });
 
   test('a stray leading `<|channel|>commentary` is dropped', () => {
-    expect(lenient('<|channel|>commentary<|channel|>analysis<|message|>think<|end|>')).toStrictEqual([
-      msg('assistant', 'think', { channel: 'analysis' }),
-    ]);
+    expect(lenient('<|channel|>commentary<|channel|>analysis<|message|>think<|end|>')).toStrictEqual([msg('assistant', 'think', { channel: 'analysis' })]);
     expect(lenient('<|channel|>commentary<|start|>assistant<|channel|>analysis<|message|>think<|end|>')).toStrictEqual([
       msg('assistant', 'think', { channel: 'analysis' }),
     ]);
@@ -490,8 +487,31 @@ describe('non-strict recovery of model quirks', () => {
 
   test('never throws, and every message has an end token', () => {
     const vocabulary = [
-      Tok.start, Tok.end, Tok.return, Tok.call, Tok.message, Tok.channel, Tok.constrain, Tok.endoftext, 200018,
-      4294967295, 9552, 173781, 35644, 17196, 12606, 815, 316, 28, 44580, 4108, 220, 40, 2804, 17360, 1428,
+      Tok.start,
+      Tok.end,
+      Tok.return,
+      Tok.call,
+      Tok.message,
+      Tok.channel,
+      Tok.constrain,
+      Tok.endoftext,
+      200018,
+      4294967295,
+      9552,
+      173781,
+      35644,
+      17196,
+      12606,
+      815,
+      316,
+      28,
+      44580,
+      4108,
+      220,
+      40,
+      2804,
+      17360,
+      1428,
     ];
     fc.assert(
       fc.property(fc.array(fc.constantFrom(...vocabulary), { maxLength: 60 }), fc.constantFrom<Role | null>('assistant', null), (tokens, role) => {

@@ -50,9 +50,7 @@ function renderNamespace(ns: ToolNamespaceConfig): string {
     for (const tool of ns.tools) {
       for (const line of rustLines(tool.description)) lines.push(`// ${line}`);
       lines.push(
-        tool.parameters == null
-          ? `type ${tool.name} = () => any;\n`
-          : `type ${tool.name} = (_: ${jsonSchemaToTypeScript(tool.parameters, '')}) => any;\n`,
+        tool.parameters == null ? `type ${tool.name} = () => any;\n` : `type ${tool.name} = (_: ${jsonSchemaToTypeScript(tool.parameters, '')}) => any;\n`,
       );
     }
     lines.push(`} // namespace ${ns.name}`);
@@ -136,9 +134,7 @@ export function renderMessage(message: Message, hasFunctionTools = false): Piece
 }
 
 function hasFunctionTools(messages: readonly Message[]): boolean {
-  return messages.some((m) =>
-    m.content.some((c) => c.type === 'developer_content' && (c.tools?.['functions']?.tools.length ?? 0) > 0),
-  );
+  return messages.some((m) => m.content.some((c) => c.type === 'developer_content' && (c.tools?.['functions']?.tools.length ?? 0) > 0));
 }
 
 /** harmony's analysis dropping: only when the last assistant message is `final`, only before the first `final`. */

@@ -9,9 +9,7 @@ interface RenderCase {
   expected_text: string;
 }
 
-const fixture = JSON.parse(
-  readFileSync(new URL('../../golden/harmony/upstream/render_cases.json', import.meta.url), 'utf8'),
-) as { cases: RenderCase[] };
+const fixture = JSON.parse(readFileSync(new URL('../../golden/harmony/upstream/render_cases.json', import.meta.url), 'utf8')) as { cases: RenderCase[] };
 
 const FIXTURE_CASES = ['test_render_functions_with_parameters', 'test_browser_tool_only', 'test_browser_and_function_tool'];
 
@@ -208,14 +206,10 @@ describe('small cases', () => {
         },
       },
     };
-    expect(ts(schema)).toBe(
-      '{\n// prop\nv?:\n | string | null\n |    // second\n{\n   a?: number,\n   } // second\n,\n}',
-    );
+    expect(ts(schema)).toBe('{\n// prop\nv?:\n | string | null\n |    // second\n{\n   a?: number,\n   } // second\n,\n}');
   });
 
   test('properties keep insertion order', () => {
-    expect(ts({ type: 'object', properties: { b: { type: 'string' }, a: { type: 'boolean' } }, required: ['a'] })).toBe(
-      '{\nb?: string,\na: boolean,\n}',
-    );
+    expect(ts({ type: 'object', properties: { b: { type: 'string' }, a: { type: 'boolean' } }, required: ['a'] })).toBe('{\nb?: string,\na: boolean,\n}');
   });
 });

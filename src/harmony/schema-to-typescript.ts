@@ -159,14 +159,7 @@ function objectToTypeScript(schema: unknown, indent: string): string {
 }
 
 /** A property whose schema has a `oneOf` array: comments above, then one ` | variant` line each. */
-function oneOfProperty(
-  key: string,
-  optional: string,
-  prop: unknown,
-  variants: unknown[],
-  propDescription: string | undefined,
-  indent: string,
-): string {
+function oneOfProperty(key: string, optional: string, prop: unknown, variants: unknown[], propDescription: string | undefined, indent: string): string {
   // The property description goes above unless it equals the first variant's; in that case it is
   // not printed anywhere, since variants repeating the property description are skipped too.
   const firstDescription = getString(variants[0], 'description');

@@ -71,10 +71,7 @@ export function tokenBytes(id: number): Uint8Array | undefined {
   return bytes;
 }
 
-const FORMATTING_TOKEN_TEXT = new RegExp(
-  [...FORMATTING_TOKEN_IDS.keys()].map((t) => t.replace(/[|]/g, '\\|')).join('|'),
-  'g',
-);
+const FORMATTING_TOKEN_TEXT = new RegExp([...FORMATTING_TOKEN_IDS.keys()].map((t) => t.replace(/[|]/g, '\\|')).join('|'), 'g');
 
 /**
  * Token ids for harmony text written out with formatting tokens (`<|start|>user<|message|>…`): every

@@ -116,7 +116,11 @@ export function answerText(a: Answer): string {
 }
 
 /** Where two answers first differ: a JSON path and, in a string, the character position. */
-export function firstDifference(expected: unknown, actual: unknown, path = ''): { path: string; position?: number; expected: unknown; actual: unknown } | undefined {
+export function firstDifference(
+  expected: unknown,
+  actual: unknown,
+  path = '',
+): { path: string; position?: number; expected: unknown; actual: unknown } | undefined {
   if (JSON.stringify(expected) === JSON.stringify(actual)) return undefined;
   if (typeof expected === 'string' && typeof actual === 'string') {
     let i = 0;
@@ -153,7 +157,8 @@ export function shapeProblems(obs: Observation, choicesAsked = 1): string[] {
   }
   const usageProblem = (u: unknown, where: string) => {
     if (!isObject(u)) return;
-    if (u.total_tokens !== u.prompt_tokens + u.completion_tokens) problems.push(`${where}: total_tokens ${u.total_tokens} ≠ prompt_tokens ${u.prompt_tokens} + completion_tokens ${u.completion_tokens}`);
+    if (u.total_tokens !== u.prompt_tokens + u.completion_tokens)
+      problems.push(`${where}: total_tokens ${u.total_tokens} ≠ prompt_tokens ${u.prompt_tokens} + completion_tokens ${u.completion_tokens}`);
   };
   if (obs.events === undefined) {
     const body = obs.json as Json;
@@ -163,11 +168,16 @@ export function shapeProblems(obs: Observation, choicesAsked = 1): string[] {
     choices.forEach((c, i) => {
       if (c.index !== i) problems.push(`choices[${i}].index is ${c.index}`);
       const calls = c.message?.tool_calls;
-      if (calls !== undefined && calls !== null && (!Array.isArray(calls) || calls.some((t: unknown) => !isObject(t) || typeof (t as Json).id !== 'string' || !isObject((t as Json).function)))) {
+      if (
+        calls !== undefined &&
+        calls !== null &&
+        (!Array.isArray(calls) || calls.some((t: unknown) => !isObject(t) || typeof (t as Json).id !== 'string' || !isObject((t as Json).function)))
+      ) {
         problems.push(`choices[${i}].message.tool_calls is not a list of {id, type, function}: ${JSON.stringify(calls).slice(0, 200)}`);
       }
       if (c.message?.role !== 'assistant') problems.push(`choices[${i}].message.role is ${JSON.stringify(c.message?.role)}`);
-      if (!['stop', 'length', 'tool_calls', 'content_filter'].includes(c.finish_reason)) problems.push(`choices[${i}].finish_reason is ${JSON.stringify(c.finish_reason)}`);
+      if (!['stop', 'length', 'tool_calls', 'content_filter'].includes(c.finish_reason))
+        problems.push(`choices[${i}].finish_reason is ${JSON.stringify(c.finish_reason)}`);
     });
     usageProblem(body?.usage, 'usage');
     return problems;

@@ -62,7 +62,12 @@ export class ChatClient {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`no complete answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
     try {
-      const res = await this.transport.send({ method: 'POST', path: '/chat/completions', body: JSON.stringify(this.wireBody(call)), signal: controller.signal });
+      const res = await this.transport.send({
+        method: 'POST',
+        path: '/chat/completions',
+        body: JSON.stringify(this.wireBody(call)),
+        signal: controller.signal,
+      });
       const isStream = (res.headers['content-type'] ?? '').startsWith('text/event-stream');
       if (!isStream) return this.jsonObservation(res.status, await readAll(res.body), started);
       const obs: Observation = { status: res.status, events: [], done: false, cancelled: false, started, ended: started };

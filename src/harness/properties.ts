@@ -50,7 +50,11 @@ export function relatedConversations(base: ChatRequest, options: { longTurn: boo
   const tools = base.tools ?? [];
   const extension: ChatMessage[] = tools.length
     ? [
-        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: tools[0]!.function.name, arguments: '{"expression":"2+2"}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: tools[0]!.function.name, arguments: '{"expression":"2+2"}' } }],
+        },
         { role: 'tool', tool_call_id: 'call_1', content: '4' },
       ]
     : [
@@ -96,7 +100,9 @@ function pool(ctx: GenerationContext, options: PoolOptions = {}): fc.Arbitrary<B
     logprobs: ctx.caps.logprobs ? fc.boolean() : fc.constant(false),
     maxTokens: fc.integer({ min: 1, max: ctx.maxTokens }),
   });
-  const toolless = chatRequest.map(({ tools: _t, ...r }) => ({ ...r, messages: r.messages.filter((m) => m.role !== 'tool' && !(m.role === 'assistant' && m.tool_calls)) }) as ChatRequest);
+  const toolless = chatRequest.map(
+    ({ tools: _t, ...r }) => ({ ...r, messages: r.messages.filter((m) => m.role !== 'tool' && !(m.role === 'assistant' && m.tool_calls)) }) as ChatRequest,
+  );
   const base = ctx.caps.tools ? fc.oneof(chatRequest, toolless) : toolless;
   return base
     .filter((r) => r.messages.length > 0)
@@ -157,7 +163,14 @@ export const historyIndependence: HarnessProperty = {
   scenarios: (ctx) =>
     fc.boolean().chain((stream) => {
       const s = fc.constant(stream && ctx.caps.stream);
-      return scenarios('history-independence', pool(ctx), fc.oneof({ weight: 4, arbitrary: send(s) }, { weight: 1, arbitrary: fc.tuple(idx, s).map(([i, st]): Step => ({ continue: name(i), ...(st ? { stream: true } : {}) })) }));
+      return scenarios(
+        'history-independence',
+        pool(ctx),
+        fc.oneof(
+          { weight: 4, arbitrary: send(s) },
+          { weight: 1, arbitrary: fc.tuple(idx, s).map(([i, st]): Step => ({ continue: name(i), ...(st ? { stream: true } : {}) })) },
+        ),
+      );
     }),
 };
 
@@ -231,9 +244,9 @@ export const stopSemantics: HarnessProperty = {
     scenarios(
       'stop-semantics',
       pool(ctx, { sampling: 'greedy' }),
-      fc.record({ i: idx, from: fc.nat({ max: 12 }), length: fc.integer({ min: 1, max: 3 }), stream: ctx.caps.stream ? fc.boolean() : fc.constant(false) }).map(
-        ({ i, from, length, stream }): Step => ({ stop: name(i), from, length, ...(stream ? { stream: true } : {}) }),
-      ),
+      fc
+        .record({ i: idx, from: fc.nat({ max: 12 }), length: fc.integer({ min: 1, max: 3 }), stream: ctx.caps.stream ? fc.boolean() : fc.constant(false) })
+        .map(({ i, from, length, stream }): Step => ({ stop: name(i), from, length, ...(stream ? { stream: true } : {}) })),
       3,
     ),
 };
@@ -259,13 +272,35 @@ const malformed = (model: string): fc.Arbitrary<string> => {
   const valid = { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 };
   const mutation = fc.oneof(
     fc.constantFrom('{', '[]', 'null', '"messages"', '{"messages": [', ''),
-    fc.jsonValue({ maxDepth: 2 }).filter((v) => typeof v !== 'object' || v === null || Array.isArray(v) || !('messages' in v)).map((v) => JSON.stringify(v)),
+    fc
+      .jsonValue({ maxDepth: 2 })
+      .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v) || !('messages' in v))
+      .map((v) => JSON.stringify(v)),
     fc
       .record({
         field: fc.constantFrom('messages', 'max_tokens', 'temperature', 'n', 'top_p', 'stop', 'tools', 'tool_choice', 'stream', 'logprobs', 'model'),
-        value: fc.oneof(fc.constantFrom(-1, 0, 10_000_000, 3.5, 'x', true, [], {}, [1, 2], [{ role: 'robot', content: 'hi' }], [{ role: 'tool', tool_call_id: 'nope', content: '1' }], [{ role: 'user' }]), fc.string({ maxLength: 4 })),
+        value: fc.oneof(
+          fc.constantFrom(
+            -1,
+            0,
+            10_000_000,
+            3.5,
+            'x',
+            true,
+            [],
+            {},
+            [1, 2],
+            [{ role: 'robot', content: 'hi' }],
+            [{ role: 'tool', tool_call_id: 'nope', content: '1' }],
+            [{ role: 'user' }],
+          ),
+          fc.string({ maxLength: 4 }),
+        ),
       })
-      .filter(({ field, value }) => !(field === 'stream' && typeof value === 'boolean') && !(field === 'temperature' && value === 0) && !(field === 'model' && value === model))
+      .filter(
+        ({ field, value }) =>
+          !(field === 'stream' && typeof value === 'boolean') && !(field === 'temperature' && value === 0) && !(field === 'model' && value === model),
+      )
       .map(({ field, value }) => JSON.stringify({ ...valid, [field]: value })),
   );
   return mutation.filter((text) => {
@@ -282,7 +317,9 @@ const malformed = (model: string): fc.Arbitrary<string> => {
         (k === 'stop' && Array.isArray(x) && x.length <= 4 && x.every((s) => typeof s === 'string' && s !== '')) ||
         (k === 'tools' && Array.isArray(x) && x.length === 0) ||
         (k === 'logprobs' && typeof x === 'boolean');
-      return !Object.entries(v).every(([k, x]) => k === 'model' || k === 'messages' ? JSON.stringify(x) === JSON.stringify((valid as Record<string, unknown>)[k]) : acceptable(k, x));
+      return !Object.entries(v).every(([k, x]) =>
+        k === 'model' || k === 'messages' ? JSON.stringify(x) === JSON.stringify((valid as Record<string, unknown>)[k]) : acceptable(k, x),
+      );
     } catch {
       return true;
     }
@@ -295,9 +332,11 @@ export const errorEnvelope: HarnessProperty = {
   needs: [],
   deterministic: true,
   scenarios: (ctx) =>
-    fc.tuple(pool(ctx), fc.array(malformed(ctx.model), { minLength: 1, maxLength: 4 }), idx).map(([p, bodies, i]) =>
-      draftToScenario('error-envelope', { pool: p, steps: [{ send: name(i) }, ...bodies.map((raw): Step => ({ raw })), { send: name(i) }] }),
-    ),
+    fc
+      .tuple(pool(ctx), fc.array(malformed(ctx.model), { minLength: 1, maxLength: 4 }), idx)
+      .map(([p, bodies, i]) =>
+        draftToScenario('error-envelope', { pool: p, steps: [{ send: name(i) }, ...bodies.map((raw): Step => ({ raw })), { send: name(i) }] }),
+      ),
 };
 
 export const seededReproducibility: HarnessProperty = {

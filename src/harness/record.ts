@@ -77,7 +77,13 @@ export async function recordScenario(client: ChatClient, scenario: Scenario): Pr
       const stop = [...content].slice(step.from, step.from + step.length).join('');
       if (stop !== '') await send(i, `${step.stop} with stop ${JSON.stringify(stop)}`, { ...body(step.stop), stop }, step.stream ?? false);
     } else if ('raw' in step) {
-      entries.push({ step: i, label: 'malformed body', call: { body: {}, stream: false, raw: step.raw }, key: `raw:${step.raw}`, obs: await client.raw(step.raw) });
+      entries.push({
+        step: i,
+        label: 'malformed body',
+        call: { body: {}, stream: false, raw: step.raw },
+        key: `raw:${step.raw}`,
+        obs: await client.raw(step.raw),
+      });
     } else if (!(await client.flush())) throw new Error('the scenario flushes the cache, but the target has no cache flush endpoint');
   }
   return { scenario, entries };

@@ -74,7 +74,11 @@ async function coldBaseline(client: ChatClient, rec: Recording): Promise<Map<str
 }
 
 /** Runs a scenario and checks it; for a property with a cold baseline, against that too. */
-export async function evaluateScenario(target: Target, scenario: Scenario, property?: HarnessProperty): Promise<{ recording: Recording; violation: Violation | undefined }> {
+export async function evaluateScenario(
+  target: Target,
+  scenario: Scenario,
+  property?: HarnessProperty,
+): Promise<{ recording: Recording; violation: Violation | undefined }> {
   await target.reset?.();
   const recording = await recordScenario(target.client, scenario);
   const cold = property?.coldBaseline || scenario.coldBaseline;
@@ -87,7 +91,11 @@ export async function evaluateScenario(target: Target, scenario: Scenario, prope
 export function simplerScenarios(s: Scenario): Scenario[] {
   const out: Scenario[] = [];
   const withSteps = (steps: Step[]): Scenario => {
-    const used = new Set(steps.flatMap((st) => ('send' in st ? [st.send] : 'burst' in st ? st.burst : 'cancel' in st ? [st.cancel] : 'continue' in st ? [st.continue] : 'stop' in st ? [st.stop] : [])));
+    const used = new Set(
+      steps.flatMap((st) =>
+        'send' in st ? [st.send] : 'burst' in st ? st.burst : 'cancel' in st ? [st.cancel] : 'continue' in st ? [st.continue] : 'stop' in st ? [st.stop] : [],
+      ),
+    );
     return { ...s, requests: Object.fromEntries(Object.entries(s.requests).filter(([k]) => used.has(k))), steps };
   };
   s.steps.forEach((step, i) => {
@@ -104,7 +112,9 @@ export function simplerScenarios(s: Scenario): Scenario[] {
     if ('cancel' in step) replace({ send: step.cancel });
     if ('stream' in step && step.stream && 'send' in step) replace({ send: step.send });
   });
-  return out.filter((c) => c.steps.length > 0 && (requestCount(c) < requestCount(s) || c.steps.length < s.steps.length || JSON.stringify(c).length < JSON.stringify(s).length));
+  return out.filter(
+    (c) => c.steps.length > 0 && (requestCount(c) < requestCount(s) || c.steps.length < s.steps.length || JSON.stringify(c).length < JSON.stringify(s).length),
+  );
 }
 
 class ViolationError extends Error {
@@ -116,7 +126,12 @@ class ViolationError extends Error {
   }
 }
 
-export async function searchProperty(target: Target, property: HarnessProperty, options: SearchOptions, ctx: Omit<GenerationContext, 'caps' | 'model'>): Promise<PropertyResult> {
+export async function searchProperty(
+  target: Target,
+  property: HarnessProperty,
+  options: SearchOptions,
+  ctx: Omit<GenerationContext, 'caps' | 'model'>,
+): Promise<PropertyResult> {
   const started = Date.now();
   const base = { property: property.name, statement: property.statement, scenarios: 0, requests: 0 };
   const missing = property.needs.filter((c) => !target.caps[c]);

@@ -87,7 +87,8 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
   app.get('/health', async () => ({ status: 'ok', model: modelId, active_requests: runtime.activeRequests, queue_depth: runtime.queueDepth }));
   app.get('/v1/models', async () => ({ object: 'list', data: [model] }));
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => {
-    if (request.params.id !== modelId) throw new ApiError(404, `the model '${request.params.id}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
+    if (request.params.id !== modelId)
+      throw new ApiError(404, `the model '${request.params.id}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
     return model;
   });
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
@@ -121,7 +122,10 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
       await writeStream(reply, run, meta, plan, controller.signal);
       return reply;
     })();
-    inflight.set(controller, work.catch(() => undefined));
+    inflight.set(
+      controller,
+      work.catch(() => undefined),
+    );
     try {
       return await work;
     } finally {
@@ -134,7 +138,12 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
     let next = await run.events.next();
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
     try {
       for (let i = 0; i < plan.sampling.length; i++) send(roleChunk(meta, i, plan.includeUsage));

@@ -70,7 +70,13 @@ function grammarFor(body: Body, mode: GrammarMode): GrammarSpec | null {
 export function planCompletion(raw: unknown, options: PlanOptions): CompletionPlan {
   const body = raw as Body;
   if (body.model != null && body.model !== options.modelId) {
-    throw new ApiError(404, `the model '${body.model}' does not exist; this server serves '${options.modelId}'`, 'invalid_request_error', 'model', 'model_not_found');
+    throw new ApiError(
+      404,
+      `the model '${body.model}' does not exist; this server serves '${options.modelId}'`,
+      'invalid_request_error',
+      'model',
+      'model_not_found',
+    );
   }
   const prompt = renderChatPrompt(body, options.mapping).tokens;
   const grammar = grammarFor(body, options.grammar);

@@ -131,8 +131,18 @@ describe('bad input gets the envelope, never a 5xx', () => {
     await expectEnvelope(await post(request({ temperature: 3 })), 400, 'invalid_value', 'temperature');
     await expectEnvelope(await post(request({ messages: [{ role: 'user' }] })), 400, 'missing_required_parameter', 'messages[0].content');
     await expectEnvelope(await post(request({ max_tokens: 10_000_000 })), 400, 'context_length_exceeded', 'max_tokens');
-    await expectEnvelope(await post(request({ tool_choice: { type: 'function', function: { name: 'nope' } } })), 400, 'unknown_function', 'tool_choice.function.name');
-    await expectEnvelope(await post(request({ messages: [{ role: 'tool', tool_call_id: 'x', content: '4' }] })), 400, 'unknown_tool_call_id', 'messages[0].tool_call_id');
+    await expectEnvelope(
+      await post(request({ tool_choice: { type: 'function', function: { name: 'nope' } } })),
+      400,
+      'unknown_function',
+      'tool_choice.function.name',
+    );
+    await expectEnvelope(
+      await post(request({ messages: [{ role: 'tool', tool_call_id: 'x', content: '4' }] })),
+      400,
+      'unknown_tool_call_id',
+      'messages[0].tool_call_id',
+    );
     await expectEnvelope(await post(request({ model: 'other' })), 404, 'model_not_found', 'model');
   });
 });
@@ -163,7 +173,13 @@ describe('lifecycle', () => {
     const text = await res.text();
     expect(text).toMatch(/^amnesia_http_requests_total\{route="\/v1\/chat\/completions",status="200"\} \d+$/m);
     expect(text).toMatch(/^amnesia_http_requests_total\{route="\/v1\/chat\/completions",status="400"\} \d+$/m);
-    for (const name of ['amnesia_completion_tokens_total', 'amnesia_prefix_cache_hits_total', 'amnesia_prefix_cache_bytes', 'amnesia_queue_depth', 'amnesia_generation_tokens_per_second']) {
+    for (const name of [
+      'amnesia_completion_tokens_total',
+      'amnesia_prefix_cache_hits_total',
+      'amnesia_prefix_cache_bytes',
+      'amnesia_queue_depth',
+      'amnesia_generation_tokens_per_second',
+    ]) {
       expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
     }
   });

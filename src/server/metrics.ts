@@ -52,7 +52,9 @@ export class Metrics {
     metric('amnesia_prefix_cache_budget_bytes', 'gauge', 'Prefix cache budget in bytes.', [['', cache.budgetBytes]]);
     metric('amnesia_queue_depth', 'gauge', 'Requests waiting to start generating.', [['', this.runtime.queueDepth]]);
     metric('amnesia_active_requests', 'gauge', 'Requests generating now.', [['', this.runtime.activeRequests]]);
-    metric('amnesia_generation_tokens_per_second', 'gauge', `Completion tokens per second over the last ${RATE_WINDOW_MS / 1000} s.`, [['', this.tokensPerSecond()]]);
+    metric('amnesia_generation_tokens_per_second', 'gauge', `Completion tokens per second over the last ${RATE_WINDOW_MS / 1000} s.`, [
+      ['', this.tokensPerSecond()],
+    ]);
     return `${lines.join('\n')}\n`;
   }
 }

@@ -34,7 +34,14 @@ export async function openModel(source: string, options: RuntimeOptions = {}): P
   const runtime = new Runtime(model, spec, options);
   const fingerprint = createHash('sha256')
     // The kernel set changes the last bits of the logits, and so can change sampled tokens.
-    .update(JSON.stringify({ config: spec.config, tiny: tiny ? TINY_VERSION : null, simd: addon.simd(), options: { ...options, failpoints: [...runtime.failpoints] } }))
+    .update(
+      JSON.stringify({
+        config: spec.config,
+        tiny: tiny ? TINY_VERSION : null,
+        simd: addon.simd(),
+        options: { ...options, failpoints: [...runtime.failpoints] },
+      }),
+    )
     .digest('hex')
     .slice(0, 10);
   return {

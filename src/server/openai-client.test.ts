@@ -77,7 +77,9 @@ describe('openai SDK', () => {
     expect(res.choices.map((c) => c.index)).toEqual([0, 1, 2]);
     const one = await Promise.all([0, 1, 2].map((i) => client.chat.completions.create(body(P1, { seed: 7 + i, max_tokens: 6 }))));
     // Choice i samples with seed + i: the same answers as n separate requests.
-    expect(res.choices.map((c) => c.message)).toEqual(one.map((r) => r.choices[0]!.message).map((m, i) => ({ ...m, tool_calls: m.tool_calls && res.choices[i]!.message.tool_calls })));
+    expect(res.choices.map((c) => c.message)).toEqual(
+      one.map((r) => r.choices[0]!.message).map((m, i) => ({ ...m, tool_calls: m.tool_calls && res.choices[i]!.message.tool_calls })),
+    );
     expect(res.usage!.completion_tokens).toBe(one.reduce((n, r) => n + r.usage!.completion_tokens, 0));
   });
 
@@ -113,10 +115,11 @@ describe('a busy server', () => {
     expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
     expect((refused as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after')).toBe('1');
     long.controller.abort();
-    await expect.poll(async () => ((await (await fetch(`${busy.origin}/health`)).json()) as { active_requests: number }).active_requests, { timeout: 10_000 }).toBe(0);
+    await expect
+      .poll(async () => ((await (await fetch(`${busy.origin}/health`)).json()) as { active_requests: number }).active_requests, { timeout: 10_000 })
+      .toBe(0);
     const after = await client.chat.completions.create(body(P1));
     expect(after.choices).toHaveLength(1);
     await busy.close();
   });
-
 });

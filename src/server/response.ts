@@ -67,7 +67,14 @@ export function usageChunk(meta: ResponseMeta, usage: CompletionUsage): Record<s
 }
 
 function chunk(meta: ResponseMeta, choices: unknown[], usage: CompletionUsage | null | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, system_fingerprint: meta.system_fingerprint, choices };
+  const out: Record<string, unknown> = {
+    id: meta.id,
+    object: 'chat.completion.chunk',
+    created: meta.created,
+    model: meta.model,
+    system_fingerprint: meta.system_fingerprint,
+    choices,
+  };
   if (usage !== undefined) out.usage = usage;
   return out;
 }

@@ -59,7 +59,12 @@ export const toolCatalogue: ChatFunctionTool[] = [
         properties: {
           title: { type: 'string', title: 'Title', examples: ['Standup'] },
           attendees: { type: 'array', items: { type: 'object', properties: { email: { type: 'string' } }, required: ['email'] } },
-          when: { oneOf: [{ type: 'string', description: 'ISO date' }, { type: 'number', description: 'epoch seconds' }] },
+          when: {
+            oneOf: [
+              { type: 'string', description: 'ISO date' },
+              { type: 'number', description: 'epoch seconds' },
+            ],
+          },
         },
         required: ['title'],
       },
@@ -117,15 +122,13 @@ function turnArb(toolNames: string[]): fc.Arbitrary<Turn> {
   if (toolNames.length > 0) {
     const call = fc.record({ name: fc.constantFrom(...toolNames), arguments: argumentsText, result: content(anyText(30)) });
     turns.push(
-      fc
-        .tuple(fc.option(turnText, { nil: null }), reasoningArb, fc.array(call, { minLength: 1, maxLength: 3 }))
-        .chain(([preamble, reasoning, calls]) =>
-          fc.shuffledSubarray([...calls.keys()], { minLength: calls.length, maxLength: calls.length }).map((resultOrder) => {
-            const turn: Turn = { kind: 'tools', preamble, calls, resultOrder };
-            if (reasoning) turn.reasoning = reasoning;
-            return turn;
-          }),
-        ),
+      fc.tuple(fc.option(turnText, { nil: null }), reasoningArb, fc.array(call, { minLength: 1, maxLength: 3 })).chain(([preamble, reasoning, calls]) =>
+        fc.shuffledSubarray([...calls.keys()], { minLength: calls.length, maxLength: calls.length }).map((resultOrder) => {
+          const turn: Turn = { kind: 'tools', preamble, calls, resultOrder };
+          if (reasoning) turn.reasoning = reasoning;
+          return turn;
+        }),
+      ),
     );
   }
   return fc.oneof(...turns);
@@ -171,12 +174,10 @@ export const chatRequest: fc.Arbitrary<ChatRequest> = fc
     reasoning_effort: fc.option(fc.constantFrom('low' as const, 'medium' as const, 'high' as const), { nil: undefined }),
   })
   .chain(({ tools, reasoning_effort }) =>
-    fc
-      .tuple(content(turnText), fc.array(turnArb(tools.map((t) => t.function.name)), { maxLength: 6 }))
-      .map(([first, turns]) => {
-        const request: ChatRequest = { model: 'gpt-oss-20b', messages: toMessages([{ kind: 'user', content: first }, ...turns]) };
-        if (tools.length > 0) request.tools = tools;
-        if (reasoning_effort !== undefined) request.reasoning_effort = reasoning_effort;
-        return request;
-      }),
+    fc.tuple(content(turnText), fc.array(turnArb(tools.map((t) => t.function.name)), { maxLength: 6 })).map(([first, turns]) => {
+      const request: ChatRequest = { model: 'gpt-oss-20b', messages: toMessages([{ kind: 'user', content: first }, ...turns]) };
+      if (tools.length > 0) request.tools = tools;
+      if (reasoning_effort !== undefined) request.reasoning_effort = reasoning_effort;
+      return request;
+    }),
   );
