@@ -35,13 +35,14 @@ describe('over HTTP, the reference server holds', () => {
   test('exo #1362 (p1, p2, p1): the third answer is the first', async () => {
     const r = await replay(exo, { target: local.baseUrl });
     expect(r.violation).toBeUndefined();
+    expect(r.ok).toBe(true);
     expect(r.recording.entries).toHaveLength(3);
   });
 });
 
 describe('negative controls: every failpoint is caught and shrunk to at most 4 requests', () => {
   for (const name of FAILPOINTS) {
-    test(name, { timeout: 300_000 }, async () => {
+    test(name, { timeout: 600_000 }, async () => {
       const report = await check({ embedded: { failpoints: [name] }, properties: [failpointCatchers[name]], runs: 200, seed });
       const failed = report.results[0]!;
       expect(failed.status, `${name} was not caught by ${failpointCatchers[name]}`).toBe('failed');
@@ -55,5 +56,6 @@ describe('negative controls: every failpoint is caught and shrunk to at most 4 r
   test('kv-trim-noop: the stored exo scenario fails on its own', async () => {
     const r = await replay(exo, { embedded: { failpoints: ['kv-trim-noop'] } });
     expect(r.violation?.kind).toBe('history');
+    expect(r.ok).toBe(false);
   });
 });

@@ -135,6 +135,8 @@ export interface ReplayReport {
   scenario: Scenario;
   recording: Recording;
   violation: Violation | undefined;
+  /** No violation: the scenario's expectations and the rules held. */
+  ok: boolean;
 }
 
 /** Runs one scenario and checks it (its expectations and the universal rules). */
@@ -144,7 +146,7 @@ export async function replayOnTarget(scenario: Scenario, options: TargetSpec): P
     const s = withModel(scenario, target.model);
     // From the target's starting state, as the search ran it (the probe's requests are gone).
     const { recording, violation } = await evaluateScenario(target, s);
-    return { target: target.name, model: target.model, scenario: s, recording, violation };
+    return { target: target.name, model: target.model, scenario: s, recording, violation, ok: violation === undefined };
   } finally {
     await target.close();
   }

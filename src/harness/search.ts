@@ -13,16 +13,20 @@ import { recordScenario, type Recording } from './record.ts';
 import { UnreachableError } from './transport.ts';
 import type { Violation } from './violation.ts';
 
+/** fast-check's shrinking candidates per failure; about 20 s on the embedded server. */
+export const DEFAULT_SHRINK_RUNS = 300;
+
 export interface SearchOptions {
   runs: number;
   seed: number;
   /** Stop generating new scenarios after this long (shrinking still finishes). */
   timeBudgetMs?: number;
   /**
-   * How long fast-check may shrink a failure, ms (default 20 s): past it, the smallest failure so far
-   * is kept and delta debugging, which drops whole steps quickly, finishes the job.
+   * How many candidates fast-check may try while shrinking a failure (default 300): past it, the
+   * smallest failure so far is kept and delta debugging, which drops whole steps quickly, finishes
+   * the job. A count, not a time, so the shrunk scenario does not depend on how busy the machine is.
    */
-  shrinkBudgetMs?: number;
+  shrinkRuns?: number;
   /** Scenarios to check first (stored bug reports), when they fit the property. */
   examples?: Scenario[];
   onProgress?: (event: { property: string; phase: 'checking' | 'shrinking'; done: number; requests?: number }) => void;
@@ -143,18 +147,17 @@ export async function searchProperty(
   let scenarios = 0;
   let requests = 0;
   let shrinking = false;
-  let shrinkStarted = 0;
-  const shrinkBudget = options.shrinkBudgetMs ?? 20_000;
+  let shrinkTries = 0;
+  const shrinkRuns = options.shrinkRuns ?? DEFAULT_SHRINK_RUNS;
   const details = await fc.check(
     fc.asyncProperty(arbitrary, async (scenario) => {
-      // Out of shrinking time: report every further candidate as passing, so fast-check stops here.
-      if (shrinking && Date.now() - shrinkStarted > shrinkBudget) return;
+      // Out of shrinking tries: report every further candidate as passing, so fast-check stops here.
+      if (shrinking && ++shrinkTries > shrinkRuns) return;
       scenarios++;
       requests += requestCount(scenario);
       options.onProgress?.({ property: property.name, phase: shrinking ? 'shrinking' : 'checking', done: scenarios, requests });
       const { recording, violation } = await evaluateScenario(target, scenario, property);
       if (violation) {
-        if (!shrinking) shrinkStarted = Date.now();
         shrinking = true;
         throw new ViolationError(recording, violation);
       }
