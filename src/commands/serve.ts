@@ -1,13 +1,15 @@
 // `amnesia serve`: the OpenAI-compatible server on a gpt-oss checkpoint (or the tiny test model).
-// Loopback by default; prints its URL; SIGINT/SIGTERM end in-flight requests and exit cleanly.
+// Loopback by default; prints its URL; SIGINT/SIGTERM end in-flight requests and exit cleanly (a
+// second signal, or a stop that takes over STOP_GRACE_MS, exits at once).
 import { parseArgs } from 'node:util';
 import { failpointsFromEnv, parseFailpoints, UnknownFailpointError } from '../engine/failpoints.ts';
 import { CheckpointError } from '../engine/checkpoint.ts';
 import { startLocalServer } from '../server/local-server.ts';
+import { stopTokenizing } from '../server/tokenize-pool.ts';
 import { UsageError } from './usage-error.ts';
 
 export const serveUsage =
-  'usage: amnesia serve [--model DIR|tiny] [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--cache-bytes N] [--max-concurrency N] [--context N] [--kv full|ring] [--current-date YYYY-MM-DD] [--failpoint NAME]...';
+  'usage: amnesia serve [--model DIR|tiny] [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--public-metrics] [--cache-bytes N] [--max-concurrency N] [--context N] [--kv full|ring] [--current-date YYYY-MM-DD] [--failpoint NAME]...';
 
 function integer(flag: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (text === undefined) return undefined;
@@ -20,6 +22,8 @@ export interface ServeConfig {
   host: string;
   port: number;
   apiKey: string | undefined;
+  /** Serve /metrics without the API key (every other route but /health needs it). */
+  publicMetrics: boolean;
   currentDate: string | undefined;
   runtime: {
     cacheBytes?: number;
@@ -38,6 +42,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8000' },
       'api-key': { type: 'string' },
+      'public-metrics': { type: 'boolean', default: false },
       'cache-bytes': { type: 'string' },
       'max-concurrency': { type: 'string' },
       context: { type: 'string' },
@@ -71,6 +76,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     host: values.host,
     port: integer('--port', values.port, 0, 65535)!,
     apiKey: values['api-key'],
+    publicMetrics: values['public-metrics'],
     currentDate: date,
     runtime,
   };
@@ -84,6 +90,7 @@ export async function serveCommand(argv: string[]): Promise<string> {
     host: config.host,
     port: config.port,
     ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
+    publicMetrics: config.publicMetrics,
     ...(config.currentDate !== undefined ? { mapping: { currentDate: config.currentDate } } : {}),
   }).catch((e: unknown) => {
     if (e instanceof CheckpointError) throw new UsageError(e.message);
@@ -95,9 +102,27 @@ export async function serveCommand(argv: string[]): Promise<string> {
   const failpoints = config.runtime.failpoints.length > 0 ? ` (failpoints: ${config.runtime.failpoints.join(', ')})` : '';
   console.log(`amnesia serve: ${local.modelId} at ${local.baseUrl}${failpoints}`);
   const signal = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    let received: string | undefined;
+    const onSignal = (name: string) => {
+      // A second signal while stopping: exit now.
+      if (received !== undefined) exitNow(`${name} while stopping`);
+      received = name;
+      resolve(name);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
-  await local.close();
+  // In-flight requests end (streams with an in-band error), prompts being tokenized in worker threads
+  // at once; whatever still holds the process after STOP_GRACE_MS does not keep it alive.
+  setTimeout(() => exitNow(`not stopped ${STOP_GRACE_MS / 1000} s after ${signal}`), STOP_GRACE_MS).unref();
+  await Promise.all([local.close(), stopTokenizing()]);
   return `amnesia serve: stopped (${signal})`;
+}
+
+/** After SIGINT/SIGTERM, the most a clean stop may take before the process exits anyway. */
+export const STOP_GRACE_MS = 10_000;
+
+function exitNow(why: string): never {
+  console.error(`amnesia serve: ${why}; exiting now`);
+  process.exit(1);
 }

@@ -4,6 +4,7 @@
 import type { ChatRequest } from '../wire/chat-completions.ts';
 import { renderCompletionPieces, rendered, type Rendered } from './render.ts';
 import { defaultSystemContent, type DeveloperContent, type Message, type ReasoningEffort, type ToolDescription } from './conversation.ts';
+import { jsonLimitViolation, paramPath, SCHEMA_LIMITS, SchemaLimitError } from './schema-to-typescript.ts';
 
 export class ChatMappingError extends Error {
   override name = 'ChatMappingError';
@@ -85,6 +86,16 @@ function readTools(tools: unknown): ToolDescription[] {
     seen.add(fn.name);
     if (fn.parameters != null && !isObject(fn.parameters)) {
       fail(`${at}.function.parameters must be a JSON Schema object`, `${at}.function.parameters`, 'invalid_type');
+    }
+    // Checked here, before rendering, so the error names the place (the renderer only refuses).
+    const over = fn.parameters == null ? null : jsonLimitViolation(fn.parameters, SCHEMA_LIMITS);
+    if (over !== null) {
+      const where = paramPath(`${at}.function.parameters`, over.path);
+      fail(
+        `${at}.function.parameters: ${new SchemaLimitError(over).message} (at ${where})`,
+        where,
+        over.limit === 'depth' ? 'schema_too_deep' : 'schema_too_large',
+      );
     }
     return {
       name: fn.name,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { jsonSchemaToTypeScript } from './schema-to-typescript.ts';
+import { jsonLimitViolation, jsonSchemaToTypeScript, paramPath, SCHEMA_LIMITS, SchemaLimitError } from './schema-to-typescript.ts';
 import type { JsonSchema, Message, ToolNamespaceConfig } from './conversation.ts';
 
 interface RenderCase {
@@ -211,5 +211,60 @@ describe('small cases', () => {
 
   test('properties keep insertion order', () => {
     expect(ts({ type: 'object', properties: { b: { type: 'string' }, a: { type: 'boolean' } }, required: ['a'] })).toBe('{\nb?: string,\na: boolean,\n}');
+  });
+});
+
+describe('limits (SCHEMA_LIMITS): checked before rendering, never a stack overflow', () => {
+  /** `levels` objects nested through a property `a`. */
+  const nested = (levels: number): JsonSchema => {
+    let schema: JsonSchema = { type: 'string' };
+    for (let i = 0; i < levels; i++) schema = { type: 'object', properties: { a: schema } };
+    return schema;
+  };
+
+  test('a schema 2,000 and 100,000 levels deep is refused with SchemaLimitError, not RangeError', () => {
+    for (const levels of [2_000, 100_000]) {
+      let error: unknown;
+      try {
+        ts(nested(levels));
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(SchemaLimitError);
+      expect((error as SchemaLimitError).violation.limit).toBe('depth');
+      expect((error as SchemaLimitError).violation.path.slice(0, 4)).toEqual(['properties', 'a', 'properties', 'a']);
+    }
+  });
+
+  test('the deepest and largest schemas allowed still render', () => {
+    // Depth 1 + 2 × 31 = 63.
+    expect(ts(nested(31))).toContain('a?: {');
+    expect(() => ts(nested(32))).toThrow(SchemaLimitError);
+    const members = Array.from({ length: SCHEMA_LIMITS.maxNodes - 6 }, (_, i) => `v${i}`);
+    const big: JsonSchema = { type: 'object', properties: { x: { type: 'string', enum: members } } };
+    expect(ts(big)).toContain('"v0" | "v1"');
+    expect(() => ts({ ...big, properties: { x: { type: 'string', enum: [...members, 'one more'] } } })).toThrow(/more than 10000 JSON values/);
+  });
+
+  test('jsonLimitViolation: depth counts objects and arrays, the path is the first place in document order', () => {
+    expect(jsonLimitViolation('x', { maxDepth: 0 })).toBeNull();
+    expect(jsonLimitViolation({}, { maxDepth: 1 })).toBeNull();
+    expect(jsonLimitViolation({ a: {} }, { maxDepth: 1 })).toEqual({ limit: 'depth', path: ['a'] });
+    expect(jsonLimitViolation({ a: 1, b: [[1]], c: [[[1]]] }, { maxDepth: 2 })).toEqual({ limit: 'depth', path: ['b', 0] });
+    expect(jsonLimitViolation([1, 2, 3], { maxDepth: 5, maxNodes: 3 })).toEqual({ limit: 'nodes', path: [2] });
+    const deep = JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`) as unknown;
+    expect(jsonLimitViolation(deep, { maxDepth: 128 })?.path).toHaveLength(128);
+  });
+
+  test('paramPath: OpenAI form, at most 12 segments, long keys cut', () => {
+    expect(paramPath('tools[0].function.parameters', ['properties', 'a', 'items', 3])).toBe('tools[0].function.parameters.properties.a.items[3]');
+    expect(paramPath('', ['messages', 0, 'content'])).toBe('messages[0].content');
+    expect(
+      paramPath(
+        '',
+        Array.from({ length: 20 }, () => 0),
+      ),
+    ).toBe(`${'[0]'.repeat(12)}…`);
+    expect(paramPath('p', ['k'.repeat(100)])).toBe(`p.${'k'.repeat(40)}…`);
   });
 });

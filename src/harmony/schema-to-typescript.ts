@@ -57,7 +57,102 @@ function trailingComment(notes: string[]): string {
   return notes.length > 0 ? ` // ${notes.join(' ')}` : '';
 }
 
+/**
+ * Limits on a tool's `parameters`, checked before rendering (spec/api.md "Limits"). The renderer
+ * recurses once per schema level, so without a bound a deeply nested schema overflows the stack;
+ * the bounds are far above any schema a model can use (OpenAI's own structured outputs allow 10
+ * levels and 5,000 properties) and far below what overflows.
+ * - depth: objects and arrays nested in one another, the schema itself counting 1 (an object
+ *   property costs 2: `properties` and the property's schema), so 64 allows 31 nested objects.
+ * - nodes: JSON values of any kind (objects, arrays, strings, numbers, …) in the schema.
+ */
+export const SCHEMA_LIMITS = { maxDepth: 64, maxNodes: 10_000 } as const;
+
+export interface JsonLimits {
+  maxDepth: number;
+  maxNodes?: number;
+}
+
+/** Where a JSON value first exceeds a limit: the keys and indexes leading to it from the root. */
+export interface JsonLimitViolation {
+  limit: 'depth' | 'nodes';
+  path: (string | number)[];
+}
+
+/**
+ * The first place `value` exceeds `limits`, or null. Iterative (an explicit stack), so it is safe on
+ * any value JSON.parse returns, however deep.
+ */
+export function jsonLimitViolation(value: unknown, limits: JsonLimits): JsonLimitViolation | null {
+  interface Entry {
+    value: unknown;
+    depth: number;
+    key: string | number | null;
+    parent: Entry | null;
+  }
+  const pathOf = (entry: Entry): (string | number)[] => {
+    const path: (string | number)[] = [];
+    for (let e: Entry | null = entry; e !== null && e.key !== null; e = e.parent) path.push(e.key);
+    return path.reverse();
+  };
+  const stack: Entry[] = [{ value, depth: 0, key: null, parent: null }];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const entry = stack.pop()!;
+    nodes++;
+    if (limits.maxNodes !== undefined && nodes > limits.maxNodes) return { limit: 'nodes', path: pathOf(entry) };
+    const v = entry.value;
+    if (v === null || typeof v !== 'object') continue;
+    const depth = entry.depth + 1;
+    if (depth > limits.maxDepth) return { limit: 'depth', path: pathOf(entry) };
+    // Pushed in reverse, so that values are visited in document order.
+    const children: [string | number, unknown][] = Array.isArray(v) ? v.map((item, i) => [i, item]) : Object.entries(v);
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ value: children[i]![1], depth, key: children[i]![0], parent: entry });
+  }
+  return null;
+}
+
+const MAX_PARAM_SEGMENTS = 12;
+const MAX_KEY_LENGTH = 40;
+
+/**
+ * A path in OpenAI's param form after `prefix` (`tools[0].function.parameters` + `properties`, `a`,
+ * `items` → `tools[0].function.parameters.properties.a.items`): at most 12 segments, then `…`; a
+ * key longer than 40 characters is cut with `…`.
+ */
+export function paramPath(prefix: string, path: readonly (string | number)[]): string {
+  let out = prefix;
+  for (const part of path.slice(0, MAX_PARAM_SEGMENTS)) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else {
+      const key = part.length > MAX_KEY_LENGTH ? `${part.slice(0, MAX_KEY_LENGTH)}…` : part;
+      out += out === '' ? key : `.${key}`;
+    }
+  }
+  return path.length > MAX_PARAM_SEGMENTS ? `${out}…` : out;
+}
+
+/** A schema over SCHEMA_LIMITS; `path` leads from the schema's root to where the limit was passed. */
+export class SchemaLimitError extends Error {
+  override name = 'SchemaLimitError';
+  constructor(readonly violation: JsonLimitViolation) {
+    super(
+      violation.limit === 'depth'
+        ? `the schema nests deeper than ${SCHEMA_LIMITS.maxDepth} levels of objects and arrays`
+        : `the schema has more than ${SCHEMA_LIMITS.maxNodes} JSON values`,
+    );
+  }
+}
+
+/** Throws SchemaLimitError for a schema over SCHEMA_LIMITS (what jsonSchemaToTypeScript accepts). */
+export function checkSchemaLimits(schema: unknown): void {
+  const violation = jsonLimitViolation(schema, SCHEMA_LIMITS);
+  if (violation !== null) throw new SchemaLimitError(violation);
+}
+
+/** The TypeScript-ish text for a schema; SchemaLimitError if it is over SCHEMA_LIMITS. */
 export function jsonSchemaToTypeScript(schema: JsonSchema, indent: string): string {
+  checkSchemaLimits(schema);
   return toTypeScript(schema, indent);
 }
 

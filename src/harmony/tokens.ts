@@ -1,9 +1,11 @@
 // o200k_harmony: the o200k_base BPE ranks plus harmony's formatting tokens.
 // Text is always encoded as plain text (like harmony's `encode_ordinary`); formatting tokens are
-// inserted by id, never recognised inside text. gpt-tokenizer's `allowedSpecial` only finds special
-// tokens at the start of a string (spec/harmony.md §1), so we never use it.
-import { encode } from 'gpt-tokenizer/encoding/o200k_harmony';
+// inserted by id, never recognised inside text. The encoder is ours (bpe.ts: tiktoken's algorithm in
+// O(n log n)); the ranks are gpt-tokenizer's copy of o200k_base.
 import ranks from 'gpt-tokenizer/bpeRanks/o200k_base';
+import { encodeOrdinary, maxTokenBytes } from './bpe.ts';
+
+export { maxTokenBytes };
 
 export const Tok = {
   startoftext: 199998,
@@ -53,7 +55,34 @@ export function specialTokenText(id: number): string {
 
 /** Encodes text as plain text: `<|start|>` inside it stays five ordinary tokens. */
 export function encodeText(text: string): number[] {
-  return text.length === 0 ? [] : encode(text, { disallowedSpecial: new Set() });
+  const tokens: number[] = [];
+  encodeOrdinary(text, tokens);
+  return tokens;
+}
+
+/**
+ * The token ids of rendered pieces (text encoded as plain text, each piece on its own; a number is a
+ * formatting token's id), or null as soon as it is certain they are more than `limit` tokens: a text
+ * of n UTF-8 bytes is at least ⌈n / maxTokenBytes()⌉ tokens, so a piece that cannot fit is never merged.
+ */
+export function encodePieces(pieces: readonly (string | number)[], limit = Infinity): number[] | null {
+  const tokens: number[] = [];
+  for (const piece of pieces) {
+    if (typeof piece === 'number') {
+      if (tokens.length >= limit) return null;
+      tokens.push(piece);
+    } else if (!encodeOrdinary(piece, tokens, limit)) {
+      return null;
+    }
+  }
+  return tokens;
+}
+
+/** A lower bound on encodePieces(pieces).length, in time linear in the pieces' length and no merging. */
+export function minTokenCount(pieces: readonly (string | number)[]): number {
+  let count = 0;
+  for (const piece of pieces) count += typeof piece === 'number' ? 1 : Math.ceil(Buffer.byteLength(piece, 'utf8') / maxTokenBytes());
+  return count;
 }
 
 const utf8 = new TextEncoder();
@@ -82,9 +111,10 @@ export function encodeHarmonyText(text: string): number[] {
   const tokens: number[] = [];
   let last = 0;
   for (const match of text.matchAll(FORMATTING_TOKEN_TEXT)) {
-    tokens.push(...encodeText(text.slice(last, match.index)), FORMATTING_TOKEN_IDS.get(match[0])!);
+    encodeOrdinary(text.slice(last, match.index), tokens);
+    tokens.push(FORMATTING_TOKEN_IDS.get(match[0])!);
     last = match.index + match[0].length;
   }
-  tokens.push(...encodeText(text.slice(last)));
+  encodeOrdinary(text.slice(last), tokens);
   return tokens;
 }

@@ -88,6 +88,14 @@ export function toApiError(e: unknown): ApiError {
       return new ApiError(413, err.message, 'invalid_request_error', null, 'request_too_large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ApiError(415, `${err.message}; send application/json`, 'invalid_request_error', null, 'unsupported_media_type');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return invalidRequest('the request body is not as long as its Content-Length says', null, 'invalid_content_length');
+    // Raised before routing (fastify's frameworkErrors): a target that does not percent-decode, a
+    // path parameter over fastify's length limit.
+    case 'FST_ERR_BAD_URL':
+      return invalidRequest('the request target is not a valid URL path (bad percent-encoding)', null, 'invalid_url');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(414, 'a path segment of the request target is too long', 'invalid_request_error', null, 'uri_too_long');
   }
   // SyntaxError from JSON.parse surfaces with status 400 on some paths.
   if (err instanceof SyntaxError) return invalidRequest(`the request body is not valid JSON: ${err.message}`, null, 'invalid_json');
@@ -95,4 +103,41 @@ export function toApiError(e: unknown): ApiError {
     return new ApiError(err.statusCode, err.message, 'invalid_request_error', null, err.code ?? null);
   }
   return new ApiError(500, 'internal server error', 'server_error', null, 'internal_error');
+}
+
+/**
+ * The answer to a request Node's HTTP parser refused before fastify saw it (the server's
+ * `clientError` event): null when there is no one to answer (the peer reset the connection).
+ */
+export function fromClientError(error: Error & { code?: string }): ApiError | null {
+  const bad = (message: string, code: string) => invalidRequest(`${message} (${error.code ?? 'parse error'})`, null, code);
+  switch (error.code) {
+    case 'ECONNRESET':
+      return null;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ApiError(408, 'the request was not received in time', 'invalid_request_error', null, 'request_timeout');
+    case 'HPE_HEADER_OVERFLOW':
+      return new ApiError(431, 'the request headers are too large', 'invalid_request_error', null, 'request_header_fields_too_large');
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new ApiError(413, 'the chunk extensions of the request body are too large', 'invalid_request_error', null, 'request_too_large');
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return bad('the Content-Length header is invalid, repeated with another value, or sent with Transfer-Encoding', 'invalid_content_length');
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      return bad('the Transfer-Encoding header is invalid, or sent with Content-Length', 'invalid_transfer_encoding');
+    case 'HPE_INVALID_CHUNK_SIZE':
+    case 'HPE_STRICT':
+      return bad('the request body is not valid chunked transfer encoding', 'invalid_transfer_encoding');
+    case 'HPE_INVALID_METHOD':
+    case 'HPE_INVALID_URL':
+    case 'HPE_INVALID_VERSION':
+    case 'HPE_INVALID_CONSTANT':
+      return bad('the request line is not valid HTTP/1.1', 'malformed_request');
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_LF_EXPECTED':
+    case 'HPE_CR_EXPECTED':
+      return bad('a request header is not valid HTTP/1.1', 'malformed_request');
+    default:
+      return bad('the request is not valid HTTP/1.1', 'malformed_request');
+  }
 }

@@ -11,6 +11,8 @@ export interface LocalServerOptions {
   model?: string;
   runtime?: RuntimeOptions;
   apiKey?: string;
+  /** Answer /metrics without the API key (by default it needs the key when one is set). */
+  publicMetrics?: boolean;
   mapping?: MappingOptions;
   bodyLimit?: number;
   /** Override the model's default (see OpenedModel.grammar). */
@@ -39,6 +41,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     grammar: options.grammar ?? model.grammar,
     systemFingerprint: model.fingerprint,
     ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
+    ...(options.publicMetrics !== undefined ? { publicMetrics: options.publicMetrics } : {}),
     ...(options.mapping !== undefined ? { mapping: options.mapping } : {}),
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
   });

@@ -6,6 +6,13 @@
 export const MAX_CHOICES = 16;
 export const MAX_STOP_SEQUENCES = 4;
 export const MAX_TOP_LOGPROBS = 20;
+/**
+ * How deep objects and arrays may nest anywhere in a body (the body itself counting 1), checked
+ * before the schema. The deepest thing a request needs is a tool's `parameters`, which starts at
+ * depth 5 and may nest 64 levels (SCHEMA_LIMITS in src/harmony/schema-to-typescript.ts), so 128 is
+ * room to spare; JSON.stringify overflows the stack at a few thousand levels.
+ */
+export const MAX_BODY_DEPTH = 128;
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
 const content = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object' } }] };
