@@ -23,8 +23,10 @@
         'src/kernels_avx2.cpp',
         'src/kernels_avx512.cpp',
       ],
+      # node-addon-api wherever npm put it (this package's node_modules, or the project's above it
+      # when amnesia is installed); native/build.mjs puts the node that runs it first on PATH.
       'include_dirs': [
-        '../node_modules/node-addon-api',
+        "<!(node -p \"require('node-addon-api').include_dir\")",
       ],
       'defines': [
         'NAPI_VERSION=8',

@@ -57,6 +57,9 @@ export function targetOptions(
   return options;
 }
 
+/** `s` as one word for sh (quoted only when it needs to be): the printed replay command runs as printed. */
+const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+
 export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -116,7 +119,7 @@ export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     if (!result.failure) continue;
     const folder = writeFailureReport(resolve(values.report), result, report.target, report.model);
     lines.push(
-      `${result.property}: bug report in ${folder} (replay: amnesia replay ${folder}/scenario.json${values.target ? ` --target ${values.target}` : ''})`,
+      `${result.property}: bug report in ${folder} (replay: npx amnesia replay ${shellWord(`${folder}/scenario.json`)}${values.target ? ` --target ${shellWord(values.target)}` : ''})`,
     );
   }
   if (values.junit !== undefined) {

@@ -185,7 +185,7 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     '',
     'Or replay the whole scenario, checked:',
     '',
-    fence(`amnesia replay scenario.json${isUrl(target) ? ` --target ${target}` : ''}`, 'sh'),
+    fence(`npx amnesia replay scenario.json${isUrl(target) ? ` --target ${target}` : ''}`, 'sh'),
     '',
   ];
 
