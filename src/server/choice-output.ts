@@ -24,12 +24,24 @@ export interface ChoiceStep {
   logprobs: LogprobEntry[];
 }
 
+/** A sampled token as the output mapping tags it: one object per sampling, so a token is one entry. */
+export interface SampledToken {
+  readonly choice: TokenChoice;
+}
+
 const lossy = new TextDecoder();
 const utf8 = new TextEncoder();
 
 function describeToken(token: number, logprob: number): TopLogprob {
   const bytes = isSpecialToken(token) ? utf8.encode(specialTokenText(token)) : (tokenBytes(token) ?? new Uint8Array());
   return { token: lossy.decode(bytes), logprob, bytes: [...bytes] };
+}
+
+/** An answer-token log-probability not yet sent: its entry, and the answer byte offset where its bytes end. */
+interface PendingEntry {
+  sampled: SampledToken;
+  entry: LogprobEntry;
+  end: number;
 }
 
 export class ChoiceOutput {
@@ -39,14 +51,16 @@ export class ChoiceOutput {
   reasoningTokens = 0;
   /** A stop string completed: the answer is over, later tokens are ignored. */
   stopped = false;
+  private toolCalls = false;
   private readonly filter: StopFilter | undefined;
-  /** Answer-token log-probabilities not yet sent, each with the answer byte offset where its token ends. */
-  private readonly pending: Array<{ end: number; entry: LogprobEntry }> = [];
+  private readonly pending: PendingEntry[] = [];
+  /** Bytes of answer text the parser emitted (before stop strings), and of those shown so far. */
   private answerBytes = 0;
   private releasedBytes = 0;
+  private last: SampledToken | undefined;
 
   constructor(
-    private readonly stream: ChatDeltaStream,
+    private readonly stream: ChatDeltaStream<SampledToken>,
     stop: readonly string[],
     private readonly withLogprobs: boolean,
   ) {
@@ -56,36 +70,69 @@ export class ChoiceOutput {
   push(choice: TokenChoice): ChoiceStep {
     if (this.stopped) return { deltas: [], logprobs: [] };
     this.completionTokens++;
-    const raw = this.stream.push(choice.token);
+    const sampled: SampledToken = { choice };
+    this.last = sampled;
+    const raw = this.stream.push(choice.token, sampled);
     const kind = isSpecialToken(choice.token) ? undefined : this.stream.currentKind;
     if (kind === 'reasoning') this.reasoningTokens++;
-    if (kind === 'content' && this.withLogprobs) {
-      const entry = { ...describeToken(choice.token, choice.logprob!), top_logprobs: (choice.topLogprobs ?? []).map((t) => describeToken(t.token, t.logprob)) };
-      this.answerBytes += entry.bytes.length;
-      this.pending.push({ end: this.answerBytes, entry });
-    }
+    this.spell();
     return this.step(raw);
   }
 
   /** Whether any tool call was shown (`<|call|>` after no call header is not a tool call). */
   get hasToolCalls(): boolean {
-    return this.stream.hasToolCalls;
+    return this.toolCalls;
   }
 
   /** The end of generation: closes an open message and releases held-back text. */
   finish(): ChoiceStep {
     if (this.stopped) return { deltas: [], logprobs: [] };
-    const step = this.step(this.stream.finish());
+    const raw = this.stream.finish();
+    this.spell();
+    const step = this.step(raw);
     const held = this.filter?.flush();
     if (held) step.deltas.push({ content: held });
     step.logprobs.push(...this.pending.splice(0).map((p) => p.entry));
     return step;
   }
 
+  /**
+   * Log-probability entries for the answer bytes the parser attributed to tokens: the bytes of an
+   * entry are the ones it spells (its token's own, unless the answer shows them otherwise), so the
+   * entries always spell the answer.
+   */
+  private spell(): void {
+    for (const { tag, bytes } of this.stream.takeSpelling()) {
+      const sampled = tag ?? this.last!;
+      this.answerBytes += bytes.length;
+      const last = this.pending.at(-1);
+      if (last !== undefined && last.sampled === sampled) {
+        // More bytes of the same token (the rest of a character split across tokens).
+        last.entry.bytes.push(...bytes);
+        last.entry.token = lossy.decode(Uint8Array.from(last.entry.bytes));
+        last.end = this.answerBytes;
+        continue;
+      }
+      if (!this.withLogprobs) continue;
+      const { choice } = sampled;
+      this.pending.push({
+        sampled,
+        entry: {
+          token: lossy.decode(bytes),
+          logprob: choice.logprob ?? 0,
+          bytes: [...bytes],
+          top_logprobs: (choice.topLogprobs ?? []).map((t) => describeToken(t.token, t.logprob)),
+        },
+        end: this.answerBytes,
+      });
+    }
+  }
+
   private step(raw: ChatDelta[]): ChoiceStep {
     const deltas: ChatDelta[] = [];
     for (const d of raw) {
       if (d.content === undefined || this.filter === undefined || d.content === '') {
+        if (d.tool_calls !== undefined) this.toolCalls = true;
         deltas.push(d);
         continue;
       }
@@ -98,11 +145,31 @@ export class ChoiceOutput {
       }
     }
     if (this.filter === undefined) this.releasedBytes = this.answerBytes;
-    // Log-probabilities follow the answer text: sent once their token's text is, dropped if it never is.
-    let n = 0;
-    while (n < this.pending.length && this.pending[n]!.end <= this.releasedBytes) n++;
-    const logprobs = this.pending.splice(0, n).map((p) => p.entry);
-    if (this.stopped) this.pending.length = 0;
-    return { deltas, logprobs };
+    return { deltas, logprobs: this.release() };
   }
+
+  /** Log-probabilities follow the answer text: sent once their token's text is (all of it), cut where a stop string cuts it. */
+  private release(): LogprobEntry[] {
+    const out: LogprobEntry[] = [];
+    while (this.pending.length > 0) {
+      const p = this.pending[0]!;
+      if (p.end > this.releasedBytes) {
+        const shown = this.releasedBytes - (p.end - p.entry.bytes.length);
+        if (this.stopped && shown > 0) out.push(truncate(p.entry, shown));
+        break;
+      }
+      // A token whose character is unfinished may get more bytes.
+      if (!this.stopped && this.stream.isSpelling(p.sampled)) break;
+      out.push(p.entry);
+      this.pending.shift();
+    }
+    if (this.stopped) this.pending.length = 0;
+    return out;
+  }
+}
+
+/** An entry cut by a stop string: the bytes the answer shows. */
+function truncate(entry: LogprobEntry, length: number): LogprobEntry {
+  const bytes = entry.bytes.slice(0, length);
+  return { ...entry, token: lossy.decode(Uint8Array.from(bytes)), bytes };
 }

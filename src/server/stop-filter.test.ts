@@ -41,3 +41,13 @@ test('text that could start a stop string is held back until it cannot', () => {
   expect(f.push('nvelope')).toEqual({ text: '</envelope', stopped: false });
   expect(f.push(' </end> more')).toEqual({ text: ' ', stopped: true });
 });
+
+test('it cuts between code points only: no half of a surrogate pair is sent or matched', () => {
+  // A stop string that begins with the second half of 😀 could match inside the pair, and holding
+  // back its first half would leave the other half behind.
+  const f = new StopFilter(['\ude00!']);
+  expect(f.push('a😀')).toEqual({ text: 'a', stopped: false });
+  expect(f.push('b')).toEqual({ text: '😀b', stopped: false });
+  expect(f.push('😀!')).toEqual({ text: '😀!', stopped: false });
+  expect(f.flush()).toBe('');
+});

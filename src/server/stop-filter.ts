@@ -1,6 +1,9 @@
 // Stop strings over the answer text (`content`), for streamed and whole responses alike: text that
 // could still turn into a stop string is held back, so a stream never shows part of one, and the
-// first complete occurrence ends the answer just before it (spec/api.md "Stop strings").
+// first complete occurrence ends the answer just before it (spec/api.md "Stop strings"). It cuts
+// between code points only: a stop string that begins with half of a surrogate pair does not match
+// inside a pair, and held-back text never leaves half a pair behind, so every piece it sends has
+// the UTF-8 of the text it is (which log-probabilities count on).
 
 export class StopFilter {
   private text = '';
@@ -17,11 +20,14 @@ export class StopFilter {
     // A match cannot start before `released`: anything that could begin one was held back.
     let at = -1;
     for (const stop of this.stops) {
-      const i = this.text.indexOf(stop, this.released);
+      let i = this.text.indexOf(stop, this.released);
+      while (i >= 0 && splitsPair(this.text, i)) i = this.text.indexOf(stop, i + 1);
       if (i >= 0 && (at < 0 || i < at)) at = i;
     }
     if (at >= 0) return { text: this.release(at), stopped: true };
-    return { text: this.release(this.text.length - this.heldBack()), stopped: false };
+    let end = this.text.length - this.heldBack();
+    if (end > this.released && splitsPair(this.text, end)) end--;
+    return { text: this.release(end), stopped: false };
   }
 
   /** The end of the answer: whatever was held back is shown after all. */
@@ -44,4 +50,12 @@ export class StopFilter {
     this.released = end;
     return out;
   }
+}
+
+/** Whether `at` falls between the two halves of a surrogate pair. */
+function splitsPair(text: string, at: number): boolean {
+  if (at <= 0 || at >= text.length) return false;
+  const before = text.charCodeAt(at - 1);
+  const after = text.charCodeAt(at);
+  return before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff;
 }
