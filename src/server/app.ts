@@ -11,7 +11,7 @@ import { jsonLimitViolation, paramPath } from '../harmony/schema-to-typescript.t
 import type { Runtime } from '../engine/runtime.ts';
 import { ApiError, fromClientError, invalidRequest, toApiError } from './api-error.ts';
 import { ChatOutputMapping } from './chat-output.ts';
-import { startCompletion } from './completion.ts';
+import { callableFunctions, startCompletion } from './completion.ts';
 import { planCompletionOffLoop, TokenizingStopped, type GrammarMode } from './completion-plan.ts';
 import { Metrics } from './metrics.ts';
 import { chatCompletionBodySchema, MAX_BODY_DEPTH } from './request-schema.ts';
@@ -223,7 +223,7 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
       if (!reply.raw.writableFinished) controller.abort();
     });
     const work = (async () => {
-      const run = startCompletion(runtime, plan, controller.signal, output);
+      const run = startCompletion(runtime, plan, controller.signal, output, callableFunctions(request.body));
       const meta = responseMeta(modelId, options.systemFingerprint);
       if (!plan.stream) {
         const response = await collectResponse(run, meta, plan.sampling.length, plan.logprobs);
