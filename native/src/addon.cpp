@@ -251,13 +251,15 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       if (!v.IsBoolean()) fail(std::string("setDebug: ") + name + " must be a boolean");
       out = v.As<Napi::Boolean>().Value() ? 1 : 0;
     };
-    int bv, trim, freeShared;
+    int bv, trim, freeShared, pastEnd;
     flag("batchVariantReduction", bv);
     flag("kvTrimNoop", trim);
     flag("freeSharedBlocks", freeShared);
+    flag("attendPastEnd", pastEnd);
     if (bv >= 0) c.setBatchVariant(bv == 1);
     if (trim >= 0) c.setTrimNoop(trim == 1);
     if (freeShared >= 0) c.setFreeShared(freeShared == 1);
+    if (pastEnd >= 0) c.setAttendPastEnd(pastEnd == 1);
     return info.Env().Undefined();
   }
 

@@ -95,6 +95,7 @@ std::unique_ptr<StepPlan> EngineCore::prepare(std::vector<StepEntry>&& entries) 
   const Config& c = model_->cfg;
   auto plan = std::make_unique<StepPlan>();
   plan->batchVariant = batchVariant_;
+  plan->attendPastEnd = attendPastEnd_;
   std::unordered_set<int64_t> seen;
   int64_t T = 0;
   for (size_t i = 0; i < entries.size(); ++i) {

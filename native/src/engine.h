@@ -50,6 +50,7 @@ struct StepPlan {
   std::vector<StepEntry> entries;
   int T = 0;
   bool batchVariant = false;
+  bool attendPastEnd = false;  // negative control, see EngineCore::setAttendPastEnd
   KvStep kv;               // the step's KV blocks (one append per entry), for commit or rollback
   bool kvTouched = false;  // execute() started writing K/V
   bool done = false;
@@ -77,6 +78,14 @@ class EngineCore {
   }
   void setFreeShared(bool on) {
     if (kv_) kv_->setFreeShared(on);
+  }
+  // Negative control for the attend-past-end failpoint (setDebug attendPastEnd): the last token of
+  // each entry also attends to the next slot of its last block, which holds stale KV (forward.cpp,
+  // layoutTokens). Turning it on zeroes the pool, so a fresh engine reads zeros there rather than
+  // uninitialised memory.
+  void setAttendPastEnd(bool on) {
+    if (on && !attendPastEnd_ && kv_) kv_->zeroPool();
+    attendPastEnd_ = on;
   }
   // Frees the pool and threads (deferred to the end of an in-flight step).
   void close();
@@ -144,6 +153,7 @@ class EngineCore {
   bool closed_ = false;
   bool busy_ = false;
   bool batchVariant_ = false;
+  bool attendPastEnd_ = false;
 
   // Scratch, grown as needed and reused across steps. T = tokens in the step, H = hidden,
   // hd = headDim, Tk = T * topk (token-expert pairs), I = intermediate, rows = logit rows.
@@ -169,6 +179,7 @@ class EngineCore {
   std::vector<float> xf_;          // [rows, H] final norm of the rows whose logits are needed
   std::vector<float> logits_;      // [rows, vocab]
   std::vector<int64_t> tokPos_;    // [T] position of each token
+  std::vector<int64_t> tokKeyEnd_;  // [T] last key position it attends to (its own, but see attendPastEnd)
   std::vector<Sequence*> tokSeq_;  // [T] its sequence
   std::vector<int> tokEntry_;      // [T] its entry in the plan
   std::vector<int> rowTok_;        // [rows] token of each logit row

@@ -128,7 +128,7 @@ int EngineCore::growScratch(StepPlan& plan) {
     e.logitRows = e.logits == kLogitsAll ? static_cast<int>(e.tokens.size()) : 1;
     rows += e.logitRows;
     const int64_t last = e.pos0 + static_cast<int64_t>(e.tokens.size()) - 1;
-    maxKeys = std::max(maxKeys, static_cast<size_t>(last + 1));
+    maxKeys = std::max(maxKeys, static_cast<size_t>(last + (plan.attendPastEnd ? 2 : 1)));
     if (e.routing) e.routingOut.assign(e.tokens.size() * static_cast<size_t>(L) * static_cast<size_t>(k), 0);
   }
   grow(x_, Tz * H);
@@ -154,6 +154,7 @@ int EngineCore::growScratch(StepPlan& plan) {
   grow(xf_, static_cast<size_t>(rows) * H);
   grow(logits_, static_cast<size_t>(rows) * c.vocab);
   tokPos_.resize(Tz);
+  tokKeyEnd_.resize(Tz);
   tokSeq_.resize(Tz);
   tokEntry_.resize(Tz);
   allToks_.resize(Tz);
@@ -166,7 +167,8 @@ int EngineCore::growScratch(StepPlan& plan) {
   const size_t G = static_cast<size_t>(c.heads / c.kvHeads);
   bool anyFull = false;
   for (int l = 0; l < L; ++l) anyFull = anyFull || !c.sliding[static_cast<size_t>(l)];
-  const size_t keysMax = anyFull ? maxKeys : std::min(maxKeys, static_cast<size_t>(c.slidingWindow));
+  const size_t window = static_cast<size_t>(c.slidingWindow) + (plan.attendPastEnd ? 1 : 0);
+  const size_t keysMax = anyFull ? maxKeys : std::min(maxKeys, window);
   for (auto& s : attnScratch_) grow(s, G * keysMax);
   return rows;
 }
@@ -181,9 +183,16 @@ void EngineCore::layoutTokens(const StepPlan& plan) {
       const size_t t = static_cast<size_t>(e.tok0) + j;
       allToks_[t] = static_cast<int>(t);
       tokPos_[t] = e.pos0 + static_cast<int64_t>(j);
+      tokKeyEnd_[t] = tokPos_[t];
       tokSeq_[t] = e.seq;
       tokEntry_[t] = static_cast<int>(ei);
     }
+    // Failpoint attend-past-end (setDebug attendPastEnd, vLLM #47305's class): the entry's last
+    // token also reads the next slot of its last block. Nothing of this step writes it, so it holds
+    // whatever the block held before: another request's KV, or the cached sequence it was copied from.
+    const int64_t p = e.pos0 + static_cast<int64_t>(e.tokens.size()) - 1;
+    const int64_t slots = static_cast<int64_t>(e.seq->blocks.size()) * kv_->blockSize();
+    if (plan.attendPastEnd && p + 1 < slots) tokKeyEnd_[static_cast<size_t>(e.tok0) + e.tokens.size() - 1] = p + 1;
     if (e.logits == kLogitsAll) {
       for (int j = 0; j < e.logitRows; ++j) rowTok_[static_cast<size_t>(e.logitRow0 + j)] = e.tok0 + j;
     } else {
@@ -305,11 +314,14 @@ void EngineCore::attention(int layer, const std::vector<int>& toks) {
   const float scale = model_->attnScale;
   const float* sinks = model_->layers[static_cast<size_t>(layer)].sinks.data();
 
+  // Keys lo..hi: hi is the token's own position (past it only under attendPastEnd, block layers).
+  const bool ring = kv_->isRingLayer(layer);
+  const auto keyEnd = [&](int t) { return ring ? tokPos_[static_cast<size_t>(t)] : tokKeyEnd_[static_cast<size_t>(t)]; };
   double work = 0;
   for (int t : toks) {
     const int64_t p = tokPos_[static_cast<size_t>(t)];
     const int64_t lo = sliding ? std::max<int64_t>(0, p - W + 1) : 0;
-    work += static_cast<double>(p - lo + 1) * nh * hd * 2.0;
+    work += static_cast<double>(keyEnd(t) - lo + 1) * nh * hd * 2.0;
   }
 
   auto fn = [&](int task, int tid) {
@@ -318,18 +330,19 @@ void EngineCore::attention(int layer, const std::vector<int>& toks) {
     const Sequence& s = *tokSeq_[static_cast<size_t>(t)];
     const int64_t p = tokPos_[static_cast<size_t>(t)];
     const int64_t lo = sliding ? std::max<int64_t>(0, p - W + 1) : 0;
-    const size_t n = static_cast<size_t>(p - lo + 1);
+    const int64_t hi = keyEnd(t);
+    const size_t n = static_cast<size_t>(hi - lo + 1);
     float* sc = attnScratch_[static_cast<size_t>(tid)].data();  // [G, n]: scores, then probabilities
     const float* qbase = q_.data() + static_cast<size_t>(t) * QD + static_cast<size_t>(g) * G * hd;
     float* obase = att_.data() + static_cast<size_t>(t) * QD + static_cast<size_t>(g) * G * hd;
     const size_t col = static_cast<size_t>(g) * hd;  // kv head g inside a K/V row
 
-    kv_->forEachRun(s, layer, lo, p, col, [&](size_t i0, const float* kp, const float*, int cnt) {
+    kv_->forEachRun(s, layer, lo, hi, col, [&](size_t i0, const float* kp, const float*, int cnt) {
       K_->attn_scores(qbase, G, hd, kp, kvStride, cnt, scale, sc + i0, n);
     });
     for (int hh = 0; hh < G; ++hh) softmaxWithSink(sc + static_cast<size_t>(hh) * n, n, sinks[g * G + hh]);
     std::memset(obase, 0, static_cast<size_t>(G) * hd * 4);
-    kv_->forEachRun(s, layer, lo, p, col, [&](size_t i0, const float*, const float* vp, int cnt) {
+    kv_->forEachRun(s, layer, lo, hi, col, [&](size_t i0, const float*, const float* vp, int cnt) {
       K_->attn_accum(obase, G, hd, vp, kvStride, cnt, sc + i0, n);
     });
   };

@@ -211,6 +211,10 @@ void KvPool::free(int64_t id) {
   seqs_.erase(it);
 }
 
+void KvPool::zeroPool() {
+  if (blockFloats_ > 0) std::memset(pool_.get(), 0, blockFloats_ * static_cast<size_t>(nBlocks_) * 4);
+}
+
 KvStats KvPool::stats() const {
   return KvStats{bs_, nBlocks_, static_cast<int64_t>(freeList_.size()), static_cast<double>(blockFloats_) * 4.0};
 }

@@ -71,6 +71,8 @@ class KvPool {
   // Negative controls (setDebug kvTrimNoop / freeSharedBlocks); see truncate() and free().
   void setTrimNoop(bool on) { trimNoop_ = on; }
   void setFreeShared(bool on) { freeShared_ = on; }
+  // Zeroes every block (for the attendPastEnd negative control: stale slots then start as zeros).
+  void zeroPool();
 
   // A step: reserve() allocates every block the appends need (copy-on-write of shared partial
   // blocks included) or throws having changed nothing; then exactly one of commit() (the lengths

@@ -198,6 +198,23 @@ export class HarmonyGrammar {
   }
 }
 
+/**
+ * Failpoint grammar-cache: compiled grammars kept under the declared tools alone, as a server that
+ * caches compiled constraints under too coarse a key does: a request gets the constraints of the
+ * first one with the same tools, whatever its own `tool_choice`. Each grammar starts fresh; only
+ * what it allows is wrong.
+ */
+export class GrammarCache {
+  private readonly specs = new Map<string, GrammarSpec>();
+
+  compile(spec: GrammarSpec): HarmonyGrammar {
+    const key = JSON.stringify(spec.tools);
+    const grammar = new HarmonyGrammar(this.specs.get(key) ?? spec);
+    if (!this.specs.has(key)) this.specs.set(key, spec);
+    return grammar;
+  }
+}
+
 function fixedState(label = ''): FixedState {
   return { kind: 'fixed', label, mask: { kind: 'only', tokens: [] }, edges: new Map() };
 }

@@ -119,6 +119,15 @@ export interface NativeDebugOptions {
    * while they are still referenced, and returns to `blocksTotal` once every sequence is freed.
    */
   freeSharedBlocks?: boolean;
+  /**
+   * "Attention reads past the end of the sequence": the last token of each entry of a step also
+   * attends to the next position of its last KV block (full-attention block layers, when that
+   * position lies inside the block), a slot nobody wrote for this sequence: whatever an earlier
+   * request, or the cached sequence a fork copied the block from, left there. The pool is zeroed
+   * when the switch goes on, so a fresh engine reads zeros and never NaN; results then depend on
+   * what ran before (vLLM #47305's class: freed blocks are never re-zeroed).
+   */
+  attendPastEnd?: boolean;
 }
 
 export interface NativeKvStats {

@@ -120,7 +120,7 @@ export class PrefixCache {
     }
     const reuse = Math.min(matched, prompt.length - 1);
     if (reuse === 0) return { seq: this.engine.createSequence(), reused: 0 };
-    const hit = this.trimmedCopy(entry, reuse);
+    const hit = this.partialBlockSkip(entry, reuse) ?? this.trimmedCopy(entry, reuse);
     if (hit === undefined) {
       this.counters.refusedTrims++;
       return { seq: this.engine.createSequence(), reused: 0 };
@@ -128,6 +128,19 @@ export class PrefixCache {
     this.counters.hits++;
     this.counters.reusedTokens += hit.reused;
     return hit;
+  }
+
+  /**
+   * Failpoint partial-block-skip: the hit keeps only the full blocks of the reused prefix (the
+   * partial last block is left behind, as if it were never copied) but reports the whole prefix as
+   * reused, so the tokens of the partial block are never computed and every later position is off
+   * by their number. Undefined when off or the prefix ends on a block boundary.
+   */
+  private partialBlockSkip(entry: Entry, reuse: number): CacheHit | undefined {
+    const full = reuse - (reuse % this.options.blockSize);
+    if (!this.options.failpoints.has('partial-block-skip') || full === reuse) return undefined;
+    const hit = this.trimmedCopy(entry, full);
+    return hit && { ...hit, reused: reuse };
   }
 
   /**

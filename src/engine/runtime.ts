@@ -168,6 +168,11 @@ export class Runtime {
   private running: Promise<void> | undefined;
   private rotation = 0;
   private closed = false;
+  /**
+   * Failpoint cancel-leak: the loop stopped with requests queued that only a finishing request
+   * could admit; nothing runs until a new request, a cancel or close kicks it again.
+   */
+  private parked = false;
 
   constructor(model: NativeModel, spec: NativeModelSpec, options: RuntimeOptions = {}) {
     const c = model.config;
@@ -216,10 +221,14 @@ export class Runtime {
     let grammar: HarmonyGrammar | undefined;
     let sampler: Sampler;
     try {
-      grammar = request.grammar ? new HarmonyGrammar(request.grammar) : undefined;
+      // Failpoint grammar-cache: the compiled grammar of an earlier request with the same tools.
+      const grammars = this.failpoints.grammarCache();
+      grammar = request.grammar ? (grammars?.compile(request.grammar) ?? new HarmonyGrammar(request.grammar)) : undefined;
       // Failpoint shared-rng: one random stream for every request.
       const uniform = this.failpoints.sharedUniform();
-      sampler = new Sampler(request.sampling ?? {}, uniform ? { uniform } : {});
+      // Failpoint topk-scratch: one array every request's top log-probabilities are written into.
+      const topLogprobsInto = this.failpoints.topLogprobScratch();
+      sampler = new Sampler(request.sampling ?? {}, { ...(uniform && { uniform }), ...(topLogprobsInto && { topLogprobsInto }) });
     } catch (e) {
       throw new GenerateError((e as Error).message, 'invalid_request');
     }
@@ -294,9 +303,10 @@ export class Runtime {
   }
 
   private kick(): void {
+    this.parked = false;
     this.running ??= this.loop().finally(() => {
       this.running = undefined;
-      if (this.queue.length > 0 || this.active.length > 0) this.kick();
+      if (this.active.length > 0 || (this.queue.length > 0 && !this.parked)) this.kick();
     });
   }
 
@@ -338,6 +348,11 @@ export class Runtime {
       }
       if (!this.reserve(r.blocks)) {
         if (this.active.length > 0) return; // wait for running requests to finish
+        // Failpoint cancel-leak: the leaked reservations look held, so the request waits for them.
+        if (this.failpoints.leakedBlocks > 0) {
+          this.parked = true;
+          return;
+        }
         this.queue.shift();
         r.out.end('stop', new GenerateError(`the KV pool has no room for ${r.blocks} blocks`, 'overloaded'));
         continue;
@@ -358,7 +373,8 @@ export class Runtime {
 
   /** Whether `blocks` more can be held, evicting cache entries if needed. */
   private reserve(blocks: number): boolean {
-    const held = () => this.active.reduce((n, r) => n + r.blocks - Math.ceil(r.tokens.length / this.blockSize), 0);
+    // Failpoint cancel-leak: reservations of cancelled requests that were never given back.
+    const held = () => this.failpoints.leakedBlocks + this.active.reduce((n, r) => n + r.blocks - Math.ceil(r.tokens.length / this.blockSize), 0);
     for (let budget = this.cache.stats().bytes; ;) {
       if (this.engine.kvStats().blocksFree - held() >= blocks) return true;
       if (budget === 0) return false;
@@ -419,6 +435,8 @@ export class Runtime {
     if (i >= 0) this.active.splice(i, 1);
     if (r.seq >= 0) {
       let kvLength = this.engine.sequenceLength(r.seq);
+      // Failpoint cancel-leak: a cancelled request's reservation is forgotten, not given back.
+      if (reason === 'cancelled') this.failpoints.leakReservation(r.blocks);
       if (reason === 'cancelled' && this.failpoints.has('abort-desync') && kvLength > r.prompt.length) {
         // Failpoint abort-desync (mlx-lm #405): the aborted step's KV is dropped, but the token list
         // keeps its token, so the cache's token list runs one ahead of its KV.

@@ -288,6 +288,12 @@ export interface SamplerOptions {
    * number in [0, 1). Default: `(p) => counterUniform(seed, p)`.
    */
   uniform?: (position: number) => number;
+  /**
+   * Failpoint topk-scratch: an array to write each choice's top log-probabilities into and hand
+   * out, instead of a new one per call (one shared by every request, as a scratch buffer valid only
+   * until the next call would be). Default: a new array per call.
+   */
+  topLogprobsInto?: TokenLogprob[];
 }
 
 /**
@@ -328,6 +334,7 @@ export class Sampler {
   readonly logprobs: boolean;
   readonly topLogprobs: number;
   private readonly uniform: (position: number) => number;
+  private readonly topLogprobsInto: TokenLogprob[] | undefined;
 
   constructor(params: SamplingParams, options?: SamplerOptions) {
     const temperature = params.temperature ?? 1;
@@ -355,6 +362,7 @@ export class Sampler {
     this.seed = params.seed ?? freshSeed();
     const seed = this.seed;
     this.uniform = options?.uniform ?? ((p: number) => counterUniform(seed, p));
+    this.topLogprobsInto = options?.topLogprobsInto;
   }
 
   /**
@@ -426,7 +434,7 @@ export class Sampler {
 
     const choice: TokenChoice = { token };
     if (this.logprobs) choice.logprob = logits[token]! - lse;
-    if (this.topLogprobs > 0) choice.topLogprobs = topN(logits, this.topLogprobs, lse);
+    if (this.topLogprobs > 0) choice.topLogprobs = topN(logits, this.topLogprobs, lse, this.topLogprobsInto);
     return choice;
   }
 
@@ -581,7 +589,7 @@ function badLogit(logits: Float32Array, id: number): never {
  * The n most likely tokens of the whole-vocabulary log-softmax, ranked by the returned float64
  * logprob (logit − lse) descending, ties (equal logprobs) by lowest id.
  */
-function topN(logits: Float32Array, n: number, lse: number): TokenLogprob[] {
+function topN(logits: Float32Array, n: number, lse: number, into: TokenLogprob[] = []): TokenLogprob[] {
   const vocab = logits.length;
   const k = Math.min(n, vocab);
   // A small array sorted by (logprob desc, id asc). Walking in ascending id, a later equal value
@@ -601,7 +609,8 @@ function topN(logits: Float32Array, n: number, lse: number): TokenLogprob[] {
     vals[j] = v;
     ids[j] = i;
   }
-  const out: TokenLogprob[] = [];
-  for (let j = 0; j < size; j++) out.push({ token: ids[j]!, logprob: vals[j]! });
-  return out;
+  // Failpoint topk-scratch: `into` may be the one array every request shares.
+  into.length = 0;
+  for (let j = 0; j < size; j++) into.push({ token: ids[j]!, logprob: vals[j]! });
+  return into;
 }

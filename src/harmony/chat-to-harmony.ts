@@ -3,7 +3,7 @@
 // checked and a bad one raises ChatMappingError naming it (the server answers 400 with it).
 import type { ChatRequest } from '../wire/chat-completions.ts';
 import { renderCompletionPieces, rendered, type Rendered } from './render.ts';
-import { defaultSystemContent, type DeveloperContent, type Message, type ReasoningEffort, type ToolDescription } from './conversation.ts';
+import { defaultSystemContent, type DeveloperContent, type Message, type ReasoningEffort, type SystemContent, type ToolDescription } from './conversation.ts';
 import { jsonLimitViolation, paramPath, SCHEMA_LIMITS, SchemaLimitError } from './schema-to-typescript.ts';
 
 export class ChatMappingError extends Error {
@@ -23,6 +23,11 @@ export interface MappingOptions {
   currentDate?: string;
   modelIdentity?: string;
   knowledgeCutoff?: string;
+  /**
+   * Failpoint sticky-reasoning-effort: one system message shared by every request (the server's
+   * defaults object), into which a request writes only the options it gives. Absent: a fresh one.
+   */
+  sharedSystem?: SystemContent;
 }
 
 /** OpenAI's rule for function names; it also keeps harmony headers parseable (no spaces). */
@@ -203,8 +208,9 @@ export function chatToHarmony(request: unknown, options: MappingOptions = {}): M
   const tools = readTools(req.tools);
   const declared = new Set(tools.map((t) => t.name));
 
-  const system = defaultSystemContent();
-  system.reasoning_effort = EFFORTS[effort]!;
+  // Failpoint sticky-reasoning-effort: the shared system message keeps the last effort given.
+  const system = options.sharedSystem ?? defaultSystemContent();
+  if (options.sharedSystem === undefined || req.reasoning_effort != null) system.reasoning_effort = EFFORTS[effort]!;
   if (options.currentDate !== undefined) system.conversation_start_date = options.currentDate;
   if (options.modelIdentity !== undefined) system.model_identity = options.modelIdentity;
   if (options.knowledgeCutoff !== undefined) system.knowledge_cutoff = options.knowledgeCutoff;

@@ -1,6 +1,7 @@
 // Sampled completion tokens → OpenAI chat output (spec/harmony.md "harmony → OpenAI chat").
 // Streaming is the primary form: tokens become `delta`s as they arrive, and the non-streamed
 // message is the fold of those deltas, so the two cannot drift apart.
+import type { TextDecoder } from 'node:util';
 import type { ChatDelta, ChatResponseMessage, ChatToolCall, FinishReason } from '../wire/chat-completions.ts';
 import { StreamableParser } from './parser.ts';
 import { isSpecialToken, specialTokenText, Tok, tokenBytes } from './tokens.ts';
@@ -18,6 +19,13 @@ export interface ChatOutputOptions {
   callable?: readonly string[];
   /** Keep track of which token spelled each byte of `content` (see `takeSpelling`), for log-probabilities. */
   spelling?: boolean;
+  /**
+   * Failpoint callable-stale: where the callable functions are remembered across requests (one per
+   * server): the first request's list is kept and every later request's ignored.
+   */
+  callableMemo?: { callable?: readonly string[] };
+  /** Failpoint shared-decoder: the UTF-8 decoder shared by every parser (see StreamableParserOptions). */
+  decoder?: TextDecoder;
 }
 
 /** Bytes of `content` and the token (its tag, as given to `push`) they are attributed to. */
@@ -66,7 +74,7 @@ function isAsciiWhitespace(byte: number | undefined): boolean {
  * tokens whose bytes show it, the rest to the token that made the text appear.
  */
 export class ChatDeltaStream<Tag = unknown> {
-  private readonly parser = new StreamableParser({ role: 'assistant', strict: false });
+  private readonly parser: StreamableParser;
   private toolCallId!: (index: number) => string;
   private callable: readonly string[] | undefined;
   private spelling = false;
@@ -85,6 +93,7 @@ export class ChatDeltaStream<Tag = unknown> {
   private lastTag: Tag | undefined;
 
   constructor(options: ChatOutputOptions = {}) {
+    this.parser = new StreamableParser({ role: 'assistant', strict: false, ...(options.decoder && { decoder: options.decoder }) });
     this.configure(options);
   }
 
@@ -94,7 +103,9 @@ export class ChatDeltaStream<Tag = unknown> {
    */
   configure(options: ChatOutputOptions): void {
     this.toolCallId = options.toolCallId ?? ((i) => `call_${i}`);
-    this.callable = options.callable;
+    // Failpoint callable-stale: the callable list of the first request that set the memo.
+    const memo = options.callableMemo;
+    this.callable = memo === undefined ? options.callable : (memo.callable ??= options.callable);
     this.spelling = options.spelling ?? false;
   }
 

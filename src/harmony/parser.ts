@@ -20,6 +20,12 @@ export interface StreamableParserOptions {
   role?: Role | null;
   /** Throw on malformed input (default true). Non-strict mode recovers instead. */
   strict?: boolean;
+  /**
+   * Failpoint shared-decoder: the streaming UTF-8 decoder every message is decoded with, shared by
+   * every parser (one per server), so the unfinished character of one request's message is
+   * completed, or flushed as U+FFFD, by another's bytes. Absent: a new decoder per message.
+   */
+  decoder?: TextDecoder;
 }
 
 /** What a message header says about the message. */
@@ -56,11 +62,14 @@ export class StreamableParser {
   /** Content state: the parsed header, the text so far and the decoder holding partial bytes. */
   private header: ParsedHeader | undefined;
   private content = '';
-  private decoder = newDecoder();
+  private decoder: TextDecoder;
+  private readonly sharedDecoder: TextDecoder | undefined;
   private delta: string | undefined;
 
   constructor(options: StreamableParserOptions = {}) {
     this.strict = options.strict ?? true;
+    this.sharedDecoder = options.decoder;
+    this.decoder = this.newDecoder();
     const role = options.role ?? undefined;
     this.current = role === undefined ? 'ExpectStart' : 'Header';
     this.headerRole = role;
@@ -207,7 +216,12 @@ export class StreamableParser {
     this.headerRole = undefined;
     this.headerTokens = [];
     this.content = '';
-    this.decoder = newDecoder();
+    this.decoder = this.newDecoder();
+  }
+
+  /** A decoder for the next message: a new one, or under shared-decoder the shared one. */
+  private newDecoder(): TextDecoder {
+    return this.sharedDecoder ?? newDecoder(); // Failpoint shared-decoder
   }
 
   private closeMessage(endToken: number | null): void {

@@ -156,6 +156,29 @@ export function renderCompletionPieces(messages: readonly Message[], nextRole: R
   return [...renderConversationPieces(messages, config), Tok.start, nextRole];
 }
 
+/**
+ * Failpoint render-cache: completion prompts remembered by the conversation's turns alone. The
+ * system and developer messages (reasoning effort, instructions, tools) are not part of the key, as
+ * in a server that caches its chat template's output by the messages and forgets that the tools and
+ * options are rendered too: a request gets the prompt of an earlier one with the same turns.
+ */
+export class RenderMemo {
+  private readonly prompts = new Map<string, Piece[]>();
+
+  constructor(private readonly capacity = 256) {}
+
+  completionPieces(messages: readonly Message[], nextRole: Role = 'assistant'): Piece[] {
+    const turns = messages.filter((m) => m.role !== 'system' && m.role !== 'developer');
+    const key = JSON.stringify([nextRole, turns]);
+    const known = this.prompts.get(key);
+    if (known !== undefined) return known;
+    const pieces = renderCompletionPieces(messages, nextRole);
+    if (this.prompts.size >= this.capacity) this.prompts.delete(this.prompts.keys().next().value!);
+    this.prompts.set(key, pieces);
+    return pieces;
+  }
+}
+
 /** Training form: a trailing assistant `final` ends in `<|return|>` instead of `<|end|>`. */
 export function renderTrainingPieces(messages: readonly Message[], config: RenderConfig = {}): Piece[] {
   const pieces = renderConversationPieces(messages, config);

@@ -15,7 +15,7 @@ import { callableFunctions, startCompletion } from './completion.ts';
 import { planCompletionOffLoop, TokenizingStopped, type GrammarMode } from './completion-plan.ts';
 import { Metrics } from './metrics.ts';
 import { chatCompletionBodySchema, MAX_BODY_DEPTH } from './request-schema.ts';
-import { collectResponse, eventChunk, responseMeta, roleChunk, usageChunk, type ResponseMeta } from './response.ts';
+import { collectResponse, eventChunk, responseMeta, roleChunk, streamedUsage, usageChunk, type ResponseMeta } from './response.ts';
 import type { CompletionPlan } from './completion-plan.ts';
 import type { CompletionRun } from './completion.ts';
 
@@ -214,6 +214,7 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
       contextLength: runtime.contextLength,
       grammar: options.grammar,
       mapping: options.mapping ?? {},
+      failpoints: runtime.failpoints,
     }).catch((e: unknown) => {
       throw e instanceof TokenizingStopped ? SHUTTING_DOWN : e;
     });
@@ -223,16 +224,23 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
       if (!reply.raw.writableFinished) controller.abort();
     });
     const work = (async () => {
-      const run = startCompletion(runtime, plan, controller.signal, output, callableFunctions(request.body));
-      const meta = responseMeta(modelId, options.systemFingerprint);
-      if (!plan.stream) {
-        const response = await collectResponse(run, meta, plan.sampling.length, plan.logprobs);
-        if (controller.signal.aborted) throw closing ? SHUTTING_DOWN : new ApiError(499, 'the client closed the request', 'invalid_request_error');
-        metrics.completion(response.usage);
-        return response;
+      const own = startCompletion(runtime, plan, controller.signal, output, callableFunctions(request.body));
+      const meta = responseMeta(modelId, options.systemFingerprint, runtime.failpoints.has('clock-ids'));
+      // Failpoint clock-ids: in-flight completions are found by response id, so a request whose id
+      // collides with a running one reads that one's events (each request gets some of them).
+      const run = runtime.failpoints.joinInflight(meta.id, own);
+      try {
+        if (!plan.stream) {
+          const response = await collectResponse(run, meta, plan.sampling.length, plan.logprobs);
+          if (controller.signal.aborted) throw closing ? SHUTTING_DOWN : new ApiError(499, 'the client closed the request', 'invalid_request_error');
+          metrics.completion(response.usage);
+          return response;
+        }
+        await writeStream(reply, run, meta, plan, controller.signal);
+        return reply;
+      } finally {
+        runtime.failpoints.leaveInflight(meta.id, own);
       }
-      await writeStream(reply, run, meta, plan, controller.signal);
-      return reply;
     })();
     inflight.set(
       controller,
@@ -269,7 +277,8 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
       } else {
         const usage = run.usage();
         metrics.completion(usage);
-        if (plan.includeUsage) send(usageChunk(meta, usage));
+        // Failpoint usage-carryover: the writer's output counters outlive the stream.
+        if (plan.includeUsage) send(usageChunk(meta, streamedUsage(usage, runtime.failpoints.usageTotals())));
         res.write('data: [DONE]\n\n');
       }
     } catch (error) {

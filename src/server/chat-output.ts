@@ -9,7 +9,7 @@
 // budget cut off stays open (the end of a request does not close it), so the next request's tokens
 // continue it.
 import { ChatDeltaStream, type ChatOutputOptions } from '../harmony/harmony-to-chat.ts';
-import type { FailpointName } from '../engine/failpoints.ts';
+import type { Failpoints } from '../engine/failpoints.ts';
 import type { SampledToken } from './choice-output.ts';
 
 /** The output mapping of one server (or one runtime's in-process user): hands out a parser per request. */
@@ -17,10 +17,13 @@ export class ChatOutputMapping {
   /** Failpoint parser-reuse: the parser every request shares. */
   private shared: SharedDeltaStream | undefined;
 
-  constructor(private readonly failpoints: { has(name: FailpointName): boolean }) {}
+  constructor(private readonly failpoints: Pick<Failpoints, 'has' | 'callableMemo' | 'sharedDecoder'>) {}
 
   /** The parser for one request's tokens: a new one, or under parser-reuse the shared one. */
-  stream(options: ChatOutputOptions = {}): ChatDeltaStream<SampledToken> {
+  stream(request: ChatOutputOptions = {}): ChatDeltaStream<SampledToken> {
+    const callableMemo = this.failpoints.callableMemo(); // Failpoint callable-stale
+    const decoder = this.failpoints.sharedDecoder(); // Failpoint shared-decoder
+    const options = { ...request, ...(callableMemo && { callableMemo }), ...(decoder && { decoder }) };
     if (!this.failpoints.has('parser-reuse')) return new ChatDeltaStream(options);
     this.shared ??= new SharedDeltaStream(options);
     // The request's own settings (which functions it may call, log-probs); the parser state is shared.

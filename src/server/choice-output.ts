@@ -6,7 +6,7 @@ import type { ChatDelta } from '../wire/chat-completions.ts';
 import type { ChatDeltaStream } from '../harmony/harmony-to-chat.ts';
 import { isSpecialToken, specialTokenText, tokenBytes } from '../harmony/tokens.ts';
 import type { TokenChoice } from '../engine/runtime-api.ts';
-import { StopFilter } from './stop-filter.ts';
+import { StopFilter, stopStrings } from './stop-filter.ts';
 
 export interface TopLogprob {
   token: string;
@@ -37,6 +37,14 @@ function describeToken(token: number, logprob: number): TopLogprob {
   return { token: lossy.decode(bytes), logprob, bytes: [...bytes] };
 }
 
+/** What failpoints make choices share across requests (a correct server shares nothing). */
+export interface SharedOutputState {
+  /** Failpoint stop-accumulates: the server-wide stop list (see `stopStrings`). */
+  stops?: string[] | undefined;
+  /** Failpoint logprob-offset: how many log-probability entries were sent, counted across requests. */
+  logprobCursor?: { sent: number } | undefined;
+}
+
 /** An answer-token log-probability not yet sent: its entry, and the answer byte offset where its bytes end. */
 interface PendingEntry {
   sampled: SampledToken;
@@ -58,13 +66,17 @@ export class ChoiceOutput {
   private answerBytes = 0;
   private releasedBytes = 0;
   private last: SampledToken | undefined;
+  /** Log-probability entries this choice has released (counted for the logprob-offset failpoint). */
+  private releasedEntries = 0;
 
   constructor(
     private readonly stream: ChatDeltaStream<SampledToken>,
     stop: readonly string[],
     private readonly withLogprobs: boolean,
+    private readonly shared: SharedOutputState = {},
   ) {
-    this.filter = stop.length > 0 ? new StopFilter(stop) : undefined;
+    const stops = stopStrings(stop, shared.stops); // Failpoint stop-accumulates
+    this.filter = stops.length > 0 ? new StopFilter(stops) : undefined;
   }
 
   push(choice: TokenChoice): ChoiceStep {
@@ -92,7 +104,7 @@ export class ChoiceOutput {
     const step = this.step(raw);
     const held = this.filter?.flush();
     if (held) step.deltas.push({ content: held });
-    step.logprobs.push(...this.pending.splice(0).map((p) => p.entry));
+    step.logprobs.push(...this.unsent(this.pending.splice(0).map((p) => p.entry)));
     return step;
   }
 
@@ -145,7 +157,22 @@ export class ChoiceOutput {
       }
     }
     if (this.filter === undefined) this.releasedBytes = this.answerBytes;
-    return { deltas, logprobs: this.release() };
+    return { deltas, logprobs: this.unsent(this.release()) };
+  }
+
+  /**
+   * Failpoint logprob-offset: the "sent so far" count is the server's, not this choice's, so
+   * entries below the count some earlier request reached are taken as sent already and dropped.
+   */
+  private unsent(entries: LogprobEntry[]): LogprobEntry[] {
+    const cursor = this.shared.logprobCursor;
+    if (cursor === undefined) return entries;
+    return entries.filter(() => {
+      const index = this.releasedEntries++;
+      if (index < cursor.sent) return false;
+      cursor.sent = index + 1;
+      return true;
+    });
   }
 
   /** Log-probabilities follow the answer text: sent once their token's text is (all of it), cut where a stop string cuts it. */

@@ -5,6 +5,7 @@ import { chatToHarmony, type MappingOptions } from '../harmony/chat-to-harmony.t
 import { renderCompletionPieces, type Piece } from '../harmony/render.ts';
 import { encodePieces, minTokenCount } from '../harmony/tokens.ts';
 import type { ChatRequest, ChatToolChoice } from '../wire/chat-completions.ts';
+import type { Failpoints, SamplingDefaults } from '../engine/failpoints.ts';
 import type { GrammarSpec, SamplingParams } from '../engine/runtime-api.ts';
 import { ApiError, invalidRequest } from './api-error.ts';
 import { sharedTokenizePool, type TokenizePool } from './tokenize-pool.ts';
@@ -35,6 +36,8 @@ export interface PlanOptions {
   contextLength: number;
   grammar: GrammarMode;
   mapping: MappingOptions;
+  /** The runtime's failpoints that act while planning (sticky-sampling, sticky-reasoning-effort, render-cache). */
+  failpoints?: Pick<Failpoints, 'stickySampling' | 'sharedSystemContent' | 'sharedRenderMemo'>;
 }
 
 export interface CompletionPlan {
@@ -102,7 +105,11 @@ function renderRequest(raw: unknown, options: PlanOptions): RenderedRequest {
       'model_not_found',
     );
   }
-  const pieces = renderCompletionPieces(chatToHarmony(body, options.mapping), 'assistant');
+  const sharedSystem = options.failpoints?.sharedSystemContent(); // Failpoint sticky-reasoning-effort
+  const conversation = chatToHarmony(body, sharedSystem ? { ...options.mapping, sharedSystem } : options.mapping);
+  // Failpoint render-cache: the prompt of an earlier request with the same turns.
+  const memo = options.failpoints?.sharedRenderMemo();
+  const pieces = memo ? memo.completionPieces(conversation, 'assistant') : renderCompletionPieces(conversation, 'assistant');
   const grammar = grammarFor(body, options.grammar);
   // Before any merging: a text of n UTF-8 bytes is at least ⌈n / 128⌉ tokens.
   const least = minTokenCount(pieces);
@@ -150,12 +157,15 @@ function plan({ body, grammar }: RenderedRequest, prompt: number[] | null, optio
   }
   const n = body.n ?? 1;
   const seed = body.seed ?? randomInt(2 ** 47);
-  const base: SamplingParams = {
-    temperature: body.temperature ?? 1,
-    topP: body.top_p ?? 1,
-    logprobs: body.logprobs === true,
-    topLogprobs: body.top_logprobs ?? 0,
-  };
+  const defaults = options.failpoints?.stickySampling(); // Failpoint sticky-sampling
+  const base: SamplingParams = defaults
+    ? stickySampling(defaults, body)
+    : {
+        temperature: body.temperature ?? 1,
+        topP: body.top_p ?? 1,
+        logprobs: body.logprobs === true,
+        topLogprobs: body.top_logprobs ?? 0,
+      };
   const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
   return {
     prompt,
@@ -163,9 +173,22 @@ function plan({ body, grammar }: RenderedRequest, prompt: number[] | null, optio
     sampling: Array.from({ length: n }, (_, i) => ({ ...base, seed: (seed + i) % 2 ** 53 })),
     grammar,
     stop,
-    logprobs: body.logprobs === true,
-    topLogprobs: body.top_logprobs ?? 0,
+    logprobs: base.logprobs === true,
+    topLogprobs: base.topLogprobs ?? 0,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
   };
+}
+
+/**
+ * Failpoint sticky-sampling: the server's defaults object is updated in place with the fields a
+ * request gives (`Object.assign(defaults, given)` instead of a copy), so a later request that
+ * leaves a field out gets the value of the last request that set it.
+ */
+function stickySampling(defaults: SamplingDefaults, body: Body): SamplingParams {
+  if (body.temperature != null) defaults.temperature = body.temperature;
+  if (body.top_p != null) defaults.topP = body.top_p;
+  if (body.logprobs != null) defaults.logprobs = body.logprobs;
+  if (body.top_logprobs != null) defaults.topLogprobs = body.top_logprobs;
+  return { ...defaults };
 }

@@ -4,7 +4,7 @@
 import type { ChatDelta, FinishReason } from '../wire/chat-completions.ts';
 import type { Generation, GenerationFinish, Runtime } from '../engine/runtime.ts';
 import { ChatOutputMapping } from './chat-output.ts';
-import { ChoiceOutput, type LogprobEntry } from './choice-output.ts';
+import { ChoiceOutput, type LogprobEntry, type SharedOutputState } from './choice-output.ts';
 import type { CompletionPlan } from './completion-plan.ts';
 import { randomId } from './ids.ts';
 
@@ -63,9 +63,12 @@ export function startCompletion(
   output: ChatOutputMapping = new ChatOutputMapping(runtime.failpoints),
   callable: readonly string[] | undefined = plan.grammar ? callableOf(plan.grammar.tools, plan.grammar.toolChoice) : undefined,
 ): CompletionRun {
+  const { failpoints } = runtime;
   const generations: Generation[] = [];
   try {
-    for (const sampling of plan.sampling) {
+    for (const [i, planned] of plan.sampling.entries()) {
+      // Failpoint choice-seed-counter: choices after the first take their seed from a server-wide counter.
+      const sampling = planned.seed === undefined ? planned : { ...planned, seed: failpoints.choiceSeed(planned.seed, i) };
       generations.push(runtime.generate({ prompt: plan.prompt, maxTokens: plan.maxTokens, sampling, grammar: plan.grammar }));
     }
   } catch (e) {
@@ -79,9 +82,13 @@ export function startCompletion(
   };
   if (signal.aborted) cancelAll();
   else signal.addEventListener('abort', cancelAll, { once: true });
+  const shared: SharedOutputState = {
+    stops: failpoints.sharedStops(), // Failpoint stop-accumulates
+    logprobCursor: failpoints.logprobCursor(), // Failpoint logprob-offset
+  };
   // Tool-call ids are unique, as OpenAI's are: clients may key results by them across turns.
   const outputs = generations.map(
-    () => new ChoiceOutput(output.stream({ toolCallId: () => randomId('call_'), callable, spelling: plan.logprobs }), plan.stop, plan.logprobs),
+    () => new ChoiceOutput(output.stream({ toolCallId: () => randomId('call_'), callable, spelling: plan.logprobs }), plan.stop, plan.logprobs, shared),
   );
   const choices = generations.map((g, i) => choiceEvents(g, outputs[i]!, i, plan.logprobs));
   return {

@@ -1,10 +1,11 @@
 // The two response forms of /v1/chat/completions, both built from completion events: a
 // `chat.completion` object (the fold of the events), and `chat.completion.chunk` objects for SSE.
 import type { ChatDelta, ChatResponseMessage } from '../wire/chat-completions.ts';
+import type { UsageTotals } from '../engine/failpoints.ts';
 import { accumulateDeltas } from '../harmony/harmony-to-chat.ts';
 import type { LogprobEntry } from './choice-output.ts';
 import type { CompletionEvent, CompletionRun, CompletionUsage } from './completion.ts';
-import { randomId } from './ids.ts';
+import { clockId, randomId } from './ids.ts';
 
 export interface ResponseMeta {
   id: string;
@@ -13,8 +14,10 @@ export interface ResponseMeta {
   system_fingerprint: string;
 }
 
-export function responseMeta(model: string, systemFingerprint: string): ResponseMeta {
-  return { id: randomId('chatcmpl-'), created: Math.floor(Date.now() / 1000), model, system_fingerprint: systemFingerprint };
+/** A response's id, creation time and model; `clockIds` (the clock-ids failpoint) takes the id from the clock. */
+export function responseMeta(model: string, systemFingerprint: string, clockIds = false): ResponseMeta {
+  const id = clockIds ? clockId('chatcmpl-') : randomId('chatcmpl-'); // Failpoint clock-ids
+  return { id, created: Math.floor(Date.now() / 1000), model, system_fingerprint: systemFingerprint };
 }
 
 type Finish = Extract<CompletionEvent, { kind: 'finish' }>['reason'];
@@ -59,6 +62,19 @@ export function eventChunk(meta: ResponseMeta, e: CompletionEvent, withUsage: bo
 /** The opening chunk of each choice: the role. */
 export function roleChunk(meta: ResponseMeta, index: number, withUsage: boolean): Record<string, unknown> {
   return chunk(meta, [{ index, delta: { role: 'assistant' }, logprobs: null, finish_reason: null }], withUsage ? null : undefined);
+}
+
+/**
+ * Failpoint usage-carryover: the usage a stream's closing chunk reports when the writer keeps its
+ * output counters for the server and never resets them (`totals`): completion and reasoning tokens
+ * are those of every stream so far, while prompt and total tokens are the request's own, so the
+ * usage no longer adds up. JSON responses report their own usage. Without `totals`, `usage`.
+ */
+export function streamedUsage(usage: CompletionUsage, totals?: UsageTotals): CompletionUsage {
+  if (totals === undefined) return usage;
+  totals.completion += usage.completion_tokens;
+  totals.reasoning += usage.completion_tokens_details.reasoning_tokens;
+  return { ...usage, completion_tokens: totals.completion, completion_tokens_details: { reasoning_tokens: totals.reasoning } };
 }
 
 /** The closing chunk under include_usage: no choices, the totals. */

@@ -59,3 +59,14 @@ function splitsPair(text: string, at: number): boolean {
   const after = text.charCodeAt(at);
   return before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff;
 }
+
+/**
+ * The stop strings an answer is cut at: the request's own. Failpoint stop-accumulates: `shared` is
+ * the server's stop list, extended in place with each request's strings instead of copied, so an
+ * answer is also cut at every stop string an earlier request gave.
+ */
+export function stopStrings(own: readonly string[], shared?: string[]): readonly string[] {
+  if (shared === undefined) return own;
+  for (const stop of own) if (!shared.includes(stop)) shared.push(stop);
+  return [...shared];
+}
