@@ -1,7 +1,8 @@
 // What an observation means: its canonical answer (what must be identical for identical requests),
 // and the ways its shape breaks the Chat Completions contract. A stream is folded exactly as a client
 // folds it; the normalisation (spec/properties.md "Normalisation") drops what may legitimately vary:
-// ids, created, system_fingerprint, cached tokens, tool-call ids, and null vs "" content.
+// ids, created, system_fingerprint, cached tokens, tool-call ids, and null vs "" content. Log-probs
+// are kept whole: token, logprob, bytes and the top alternatives (token and logprob).
 import type { Observation } from './client.ts';
 
 export interface ChoiceAnswer {
@@ -9,7 +10,18 @@ export interface ChoiceAnswer {
   reasoning: string;
   toolCalls: Array<{ name: string; arguments: string }>;
   finish: string | null;
-  logprobs?: Array<{ token: string; logprob: number }>;
+  logprobs?: LogprobAnswer[];
+}
+
+/**
+ * One log-prob entry as compared: `bytes` and `top_logprobs` (token and logprob) only where the
+ * response has them, so an answer without them folds as it always did.
+ */
+export interface LogprobAnswer {
+  token: string;
+  logprob: number;
+  bytes?: number[];
+  top_logprobs?: Array<{ token: string; logprob: number }>;
 }
 
 export interface Answer {
@@ -27,8 +39,13 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
 /** The objects of what should be an array of objects (servers under test send anything). */
 const objects = (v: unknown): Json[] => (Array.isArray(v) ? v.map((x) => (isObject(x) ? x : {})) : []);
-const logprobsOf = (lp: unknown) =>
-  isObject(lp) && Array.isArray(lp.content) ? objects(lp.content).map((e) => ({ token: String(e.token), logprob: Number(e.logprob) })) : undefined;
+function logprobEntry(e: Json): LogprobAnswer {
+  const entry: LogprobAnswer = { token: String(e.token), logprob: Number(e.logprob) };
+  if (Array.isArray(e.bytes)) entry.bytes = e.bytes.map(Number);
+  if (Array.isArray(e.top_logprobs)) entry.top_logprobs = objects(e.top_logprobs).map((t) => ({ token: String(t.token), logprob: Number(t.logprob) }));
+  return entry;
+}
+const logprobsOf = (lp: unknown) => (isObject(lp) && Array.isArray(lp.content) ? objects(lp.content).map(logprobEntry) : undefined);
 
 function usageOf(u: unknown): Answer['usage'] {
   if (!isObject(u)) return undefined;

@@ -9,6 +9,11 @@ export interface RuleOptions {
   baseline?: Map<string, Answer>;
   /** The target is deterministic in isolation; if not (false), the equality rules are not checked. */
   deterministic?: boolean;
+  /**
+   * Choice i of a seeded request with n choices answers as the same request with `seed + i` and one
+   * choice (the probe's finding, probe.ts `nSeedOffset`); checked by rules/choices.ts when true.
+   */
+  nSeedOffset?: boolean;
 }
 
 /** Each entry's answer if it counts (`completed`), by entry index; computed once per recording. */
@@ -49,7 +54,7 @@ const textOf = (a: Answer) =>
   a.choices.map((c) => `${c.reasoning}\u0000${c.content}\u0000${c.toolCalls.map((t) => t.name + t.arguments).join('\u0000')}`).join('\u0001');
 
 /** The earlier entry (another request) whose answer the wrong answer repeats. */
-function leakSource(rec: Recording, offending: number, actual: Answer): number | undefined {
+export function leakSource(rec: Recording, offending: number, actual: Answer): number | undefined {
   const actualText = textOf(actual);
   for (let i = offending - 1; i >= 0; i--) {
     const e = rec.entries[i]!;

@@ -66,3 +66,83 @@ export function recording(sent: Sent[], expect?: Expectation[]): Recording {
 
 /** Every violation the rule finds, not just the first. */
 export const violationsOf = (rule: Rule, rec: Recording, options: RuleOptions = {}): Violation[] => [...rule.check(rec, answersOf(rec), options)];
+
+/** One choice of a hand-made response; absent fields are left out of the message. */
+export interface ChoiceSpec {
+  content?: string | null;
+  reasoning?: string;
+  toolCalls?: Array<{ name: string; arguments?: string; id?: string; type?: string }>;
+  finish?: string | null;
+  /** `logprobs.content`; absent: `logprobs: null`. */
+  logprobs?: unknown[];
+}
+
+export interface ResponseSpec {
+  /** The usage object; default: 10 prompt + 2 completion tokens. */
+  usage?: Record<string, unknown>;
+  model?: string;
+}
+
+const defaultUsage = { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 };
+const toolCallsOf = (c: ChoiceSpec) =>
+  (c.toolCalls ?? []).map((t, j) => ({ id: t.id ?? `call_${j}`, type: t.type ?? 'function', function: { name: t.name, arguments: t.arguments ?? '{}' } }));
+
+/** A JSON completion with these choices. */
+export function chatJson(choices: ChoiceSpec[], { usage = defaultUsage, model }: ResponseSpec = {}): Observation {
+  return {
+    status: 200,
+    cancelled: false,
+    started: 0,
+    ended: 1,
+    json: {
+      object: 'chat.completion',
+      ...(model !== undefined ? { model } : {}),
+      choices: choices.map((c, index) => ({
+        index,
+        message: {
+          role: 'assistant',
+          content: c.content === undefined ? '' : c.content,
+          ...(c.reasoning !== undefined ? { reasoning: c.reasoning } : {}),
+          ...(c.toolCalls ? { tool_calls: toolCallsOf(c) } : {}),
+        },
+        logprobs: c.logprobs ? { content: c.logprobs } : null,
+        finish_reason: c.finish === undefined ? (c.toolCalls?.length ? 'tool_calls' : 'stop') : c.finish,
+      })),
+      usage,
+    },
+  };
+}
+
+/** The same response as a stream: per choice a role chunk, its deltas, its finish; then the usage chunk. */
+export function chatStream(choices: ChoiceSpec[], { usage = defaultUsage, model }: ResponseSpec = {}): Observation {
+  const chunk = (choice: object[], extra: object = {}) => ({
+    id: 'c',
+    object: 'chat.completion.chunk',
+    ...(model !== undefined ? { model } : {}),
+    choices: choice,
+    ...extra,
+  });
+  const events: object[] = [];
+  choices.forEach((c, index) => {
+    const at = (delta: object, more: object = {}) => events.push(chunk([{ index, delta, logprobs: null, finish_reason: null, ...more }]));
+    at({ role: 'assistant' });
+    if (c.reasoning) at({ reasoning: c.reasoning });
+    if (c.content) at({ content: c.content }, c.logprobs ? { logprobs: { content: c.logprobs } } : {});
+    toolCallsOf(c).forEach((t, j) => {
+      at({ tool_calls: [{ index: j, id: t.id, type: t.type, function: { name: t.function.name, arguments: '' } }] });
+      at({ tool_calls: [{ index: j, function: { arguments: t.function.arguments } }] });
+    });
+    events.push(
+      chunk([{ index, delta: {}, logprobs: null, finish_reason: c.finish === undefined ? (c.toolCalls?.length ? 'tool_calls' : 'stop') : c.finish }]),
+    );
+  });
+  events.push(chunk([], { usage }));
+  return { status: 200, cancelled: false, started: 0, ended: 1, events, done: true };
+}
+
+const utf8Bytes = (text: string) => [...new TextEncoder().encode(text)];
+
+/** A log-prob entry with its bytes; `top` lists alternatives as [token, logprob]. */
+export function lp(token: string, logprob = -0.5, top: Array<[string, number]> = []): Record<string, unknown> {
+  return { token, logprob, bytes: utf8Bytes(token), top_logprobs: top.map(([t, l]) => ({ token: t, logprob: l, bytes: utf8Bytes(t) })) };
+}

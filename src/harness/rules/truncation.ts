@@ -30,7 +30,8 @@ export const truncation: Rule = {
     if (options.deterministic === false) return;
     for (const [i, a] of rec.entries.entries()) {
       const short = answers[i];
-      if (!short || short.choices[0]?.finish !== 'length') continue;
+      // With stop strings the cut answer may rightly end in the start of one that k + m then cuts away.
+      if (!short || short.choices[0]?.finish !== 'length' || a.call.body.stop !== undefined) continue;
       for (const [j, b] of rec.entries.entries()) {
         const long = answers[j];
         if (!long || !(budget(a) < budget(b)) || sansBudget(a) !== sansBudget(b)) continue;
