@@ -31,7 +31,18 @@ export type FakeVariant =
   /** The stream drops the last content delta of a choice (when it has two or more): stream ≠ JSON. */
   | 'stream-drift'
   /** Bad input gets fastify's default error body `{statusCode, error, message}` (400 or 500), not the envelope. */
-  | 'broken-envelope';
+  | 'broken-envelope'
+  /**
+   * A streamed request that sets `tool_choice` never gets an answer (not even headers): a hang. The
+   * probe sends no such request; tool-call-assembly's streams do.
+   */
+  | 'hang-tool-stream'
+  /**
+   * The first time a request is ever seen (by its body, stream fields aside; a flush does not forget),
+   * its content and reasoning come back upper-cased; every later time, right. A failure that does not
+   * happen again: flaky.
+   */
+  | 'first-time-wrong';
 
 export interface FakeServerOptions {
   variant: FakeVariant;
@@ -612,6 +623,19 @@ const lastUserText = (messages: Json[]): string | undefined => {
   return typeof m.content === 'string' ? m.content : Array.isArray(m.content) ? m.content.map((p) => String((p as Json).text)).join('') : '';
 };
 
+/** The completion with its content and reasoning upper-cased ('first-time-wrong'). */
+const shout = (c: Completion): Completion => ({
+  ...c,
+  choices: c.choices.map((ch) => ({
+    ...ch,
+    deltas: ch.deltas.map((d) => ({
+      ...d,
+      ...(d.content !== undefined ? { content: d.content.toUpperCase() } : {}),
+      ...(d.reasoning !== undefined ? { reasoning: d.reasoning.toUpperCase() } : {}),
+    })),
+  })),
+});
+
 // ── The handlers ─────────────────────────────────────────────────────────────────────────────────
 
 /** The msw handlers of one fake server; its state (for the leaky variants) lives in this call. */
@@ -624,6 +648,8 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
   const memo = new Map<string, Completion>();
   // 'session-history': the previous request's messages.
   let session: Json[] | undefined;
+  // 'first-time-wrong': every request body seen so far (stream fields aside).
+  const seen = new Set<string>();
 
   const models = { object: 'list', data: [{ id: FAKE_MODEL, object: 'model', created: CREATED, owned_by: 'amnesia' }] };
   const notFound = (what: string) =>
@@ -638,6 +664,11 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         if (e instanceof FakeError) return errorResponse(e, variant);
         throw e;
       }
+      if (variant === 'hang-tool-stream' && body.stream && body.raw.tool_choice !== undefined) {
+        // Never answers; gives up only when the client goes away.
+        await new Promise((resolve) => request.signal.addEventListener('abort', resolve, { once: true }));
+        return HttpResponse.json({ error: { message: 'gone', type: 'server_error', param: null, code: null } }, { status: 503 });
+      }
       const id = `chatcmpl-fake-${++served}`;
       let completion: Completion;
       if (variant === 'session-history') {
@@ -651,6 +682,12 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         if (key !== undefined) memo.set(key, own);
       } else {
         completion = complete(body, body.messages);
+      }
+      if (variant === 'first-time-wrong') {
+        const { stream: _s, stream_options: _o, ...rest } = body.raw;
+        const key = canonical(rest);
+        if (!seen.has(key)) completion = shout(completion);
+        seen.add(key);
       }
       if (body.stream) return sse(streamEvents(id, completion, body.includeUsage, variant === 'stream-drift'));
       return HttpResponse.json(jsonBody(id, completion));

@@ -1,6 +1,7 @@
 // `check` and `replay` as the library and the CLI offer them: a target is a URL or, when none is
-// given, the embedded reference server. The embedded server (fastify, the native engine) is loaded
-// only then, so checking someone else's server never loads amnesia's own.
+// given, the embedded reference server — in child processes, a fresh one per history
+// (src/embedded/child-target.ts). Only then is src/embedded loaded, and fastify and the native
+// engine load only in those children, so checking someone else's server never loads amnesia's own.
 import type { RuntimeOptions } from './engine/runtime.ts';
 import * as harness from './harness/check-target.ts';
 import type { CheckReport, ReplayReport, TargetConnector } from './harness/check-target.ts';
@@ -9,7 +10,7 @@ import type { Scenario } from './harness/scenario.ts';
 export interface TargetOptions extends Omit<harness.TargetSpec, 'target'> {
   /** Base URL of an OpenAI-compatible API (ending in /v1) or a connector. Absent: the embedded server. */
   target?: string | TargetConnector;
-  /** Runtime options of the embedded server (failpoints default to AMNESIA_FAILPOINTS). */
+  /** Runtime options of the embedded server (failpoints default to AMNESIA_FAILPOINTS), passed to each child process. */
   embedded?: RuntimeOptions;
 }
 

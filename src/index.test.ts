@@ -1,6 +1,7 @@
 // The library checks someone else's server without loading amnesia's own: with a --target, importing
-// 'amnesia' and running a check loads neither fastify nor the native engine (a child process records
-// every module it resolves and every native addon it opens).
+// 'amnesia' and running a check loads neither fastify nor the native engine, and without one they
+// load only in the embedded target's child processes (a child process records every module it
+// resolves and every native addon it opens).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -64,13 +65,26 @@ describe("import('amnesia') with a target", () => {
     expect(r.addons).toEqual([]);
   });
 
-  test('the same record sees them load when the check has no target (the negative control)', { timeout: 120_000 }, async () => {
+  test('without a target the check runs the embedded server in child processes: this one loads neither', { timeout: 120_000 }, async () => {
     const r = await loadedBy(`
       const report = await lib.check({ properties: ['history-independence'], runs: 1, seed: 1, scenarios: [] });
-      console.log('ok=' + report.ok);
+      console.log('ok=' + report.ok + ' target=' + report.target);
+    `);
+    expect(r.stdout, r.stderr).toMatch(/ok=true target=embedded .* \(child process\)/);
+    expect(r.modules.some((u) => u.endsWith('/src/embedded/child-target.ts'))).toBe(true);
+    expect(fastifyOrEngine(r.modules).filter((u) => !u.includes('/src/embedded/'))).toEqual([]);
+    expect(r.addons).toEqual([]);
+  });
+
+  test('the same record sees them load when this process starts a server (the negative control)', { timeout: 120_000 }, async () => {
+    const r = await loadedBy(`
+      const { startLocalServer } = await import('./src/server/local-server.ts');
+      const local = await startLocalServer();
+      await local.close();
+      console.log('ok=true');
     `);
     expect(r.stdout, r.stderr).toContain('ok=true');
-    expect(fastifyOrEngine(r.modules).length).toBeGreaterThan(0);
+    expect(r.modules.some((u) => /node_modules\/fastify\//.test(u))).toBe(true);
     expect(r.addons.some((f) => f.endsWith('amnesia_native.node'))).toBe(true);
   });
 });

@@ -27,6 +27,9 @@ describe('amnesia check / replay', () => {
       ['check', '--runs', 'many'],
       ['check', '--properties', 'nope'],
       ['check', '--target', 'ftp://x'],
+      ['check', '--request-timeout', '0'],
+      ['check', '--time-budget', 'soon'],
+      ['replay', 'x.json', '--request-timeout', '-1'],
       ['replay'],
       ['replay', 'no-such-file.json'],
     ]) {

@@ -14,7 +14,7 @@ import { UnreachableError } from '../harness/transport.ts';
 import { UsageError } from './usage-error.ts';
 
 export const checkUsage =
-  'usage: amnesia check [--target URL] [--model NAME] [--api-key KEY] [--properties a,b] [--runs N] [--seed S] [--time-budget SECONDS] [--max-tokens N] [--concurrency K] [--report DIR] [--junit FILE]';
+  'usage: amnesia check [--target URL] [--model NAME] [--api-key KEY] [--request-timeout SECONDS] [--properties a,b] [--runs N] [--seed S] [--time-budget SECONDS] [--max-tokens N] [--concurrency K] [--report DIR] [--junit FILE]';
 
 export interface CommandResult {
   text: string;
@@ -30,15 +30,24 @@ export function positiveInt(flag: string, text: string | undefined, max = 1_000_
   return Number(text);
 }
 
+/** A positive number of seconds (decimals allowed), as milliseconds. */
+export function positiveSeconds(flag: string, text: string | undefined, max = 86_400): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0 || Number(text) > max)
+    throw new UsageError(`${flag} must be a number of seconds above 0 and at most ${max}, got '${text}'`);
+  return Math.round(Number(text) * 1000);
+}
+
 /** The target flags check and replay share. */
 export const targetFlags = {
   target: { type: 'string' },
   model: { type: 'string' },
   'api-key': { type: 'string' },
+  'request-timeout': { type: 'string' },
 } as const;
 
 export function targetOptions(
-  values: { target?: string | undefined; model?: string | undefined; 'api-key'?: string | undefined },
+  values: { target?: string | undefined; model?: string | undefined; 'api-key'?: string | undefined; 'request-timeout'?: string | undefined },
   env: NodeJS.ProcessEnv,
 ): CheckOptions {
   const options: CheckOptions = {};
@@ -52,6 +61,8 @@ export function targetOptions(
     options.target = values.target;
   }
   if (values.model !== undefined) options.model = values.model;
+  const requestTimeoutMs = positiveSeconds('--request-timeout', values['request-timeout']);
+  if (requestTimeoutMs !== undefined) options.requestTimeoutMs = requestTimeoutMs;
   const key = values['api-key'] ?? env.OPENAI_API_KEY;
   if (key !== undefined && key !== '') options.apiKey = key;
   return options;
@@ -118,8 +129,11 @@ export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   for (const result of report.results) {
     if (!result.failure) continue;
     const folder = writeFailureReport(resolve(values.report), result, report.target, report.model);
+    const replay = `npx amnesia replay ${shellWord(`${folder}/scenario.json`)}${values.target ? ` --target ${shellWord(values.target)}` : ''}`;
     lines.push(
-      `${result.property}: bug report in ${folder} (replay: npx amnesia replay ${shellWord(`${folder}/scenario.json`)}${values.target ? ` --target ${shellWord(values.target)}` : ''})`,
+      result.flaky
+        ? `${result.property}: flaky, did not reproduce: report in ${folder} (the failing run and the passing replay; the scenario that failed once: ${replay})`
+        : `${result.property}: bug report in ${folder} (replay: ${replay})`,
     );
   }
   if (values.junit !== undefined) {

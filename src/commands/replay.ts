@@ -8,7 +8,7 @@ import { UnreachableError } from '../harness/transport.ts';
 import { EXIT, targetFlags, targetOptions, type CommandResult } from './check.ts';
 import { UsageError } from './usage-error.ts';
 
-export const replayUsage = 'usage: amnesia replay FILE [--target URL] [--model NAME] [--api-key KEY]';
+export const replayUsage = 'usage: amnesia replay FILE [--target URL] [--model NAME] [--api-key KEY] [--request-timeout SECONDS]';
 
 export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
   const { values, positionals } = parseArgs({ args: argv, options: targetFlags, allowPositionals: true });

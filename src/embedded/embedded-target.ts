@@ -1,11 +1,10 @@
-// The embedded target: amnesia's own reference server on the tiny model, started in this process
-// for `amnesia check` without --target (`npm start`). It stands outside the harness, which only
-// sees the Transport and the restart it is handed.
-import { failpointsFromEnv } from '../engine/failpoints.ts';
+// The embedded target: amnesia's own reference server on the tiny model, for `amnesia check` without
+// --target (`npm start`). It runs in a child process, a fresh one per history (child-target.ts), and
+// stands outside the harness, which only sees the Transport and the restart it is handed. This module
+// loads neither the server nor the engine: they load in the child.
 import type { RuntimeOptions } from '../engine/runtime.ts';
 import type { TargetConnection } from '../harness/check-target.ts';
-import { startLocalServer, type LocalServer } from '../server/local-server.ts';
-import { injectTransport } from './inject-transport.ts';
+import { startChildTarget, type ChildTargetOptions } from './child-target.ts';
 
 /**
  * The embedded server is configured to be hard on itself: a prefix cache that holds about one
@@ -14,16 +13,18 @@ import { injectTransport } from './inject-transport.ts';
  */
 export const EMBEDDED_RUNTIME: RuntimeOptions = { kvBytes: 32 * 2 ** 20, cacheBytes: 256 * 1024, maxStepTokens: 64 };
 
-/** Starts the embedded server; failpoints default to AMNESIA_FAILPOINTS. A restart is a new server. */
-export async function startEmbeddedTarget(runtime: RuntimeOptions = {}): Promise<TargetConnection> {
-  const start = () => startLocalServer({ runtime: { ...EMBEDDED_RUNTIME, failpoints: failpointsFromEnv(), ...runtime } });
-  let local: LocalServer = await start();
-  return {
-    transport: injectTransport(() => local.server.app, `embedded ${local.modelId} (in-process)`),
-    async restart() {
-      await local.close();
-      local = await start();
-    },
-    close: () => local.close(),
-  };
+/** The failpoints AMNESIA_FAILPOINTS names (checked by the child, which reports an unknown one). */
+const envFailpoints = (env: NodeJS.ProcessEnv = process.env): string[] =>
+  (env.AMNESIA_FAILPOINTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/**
+ * Starts the embedded server in a child process; failpoints default to AMNESIA_FAILPOINTS. A restart
+ * is a new process (a spare started beforehand), so nothing, module state included, survives it.
+ */
+export async function startEmbeddedTarget(runtime: RuntimeOptions = {}, options: ChildTargetOptions = {}): Promise<TargetConnection> {
+  const { failpoints, ...rest } = runtime;
+  return startChildTarget({ ...EMBEDDED_RUNTIME, ...rest, failpoints: failpoints !== undefined ? [...failpoints] : envFailpoints() }, options);
 }

@@ -1,5 +1,6 @@
 // A Transport into a fastify app without sockets (fastify's inject), the body streamed as it is
-// written: how the harness talks to the embedded reference server in this process.
+// written: a server in this process, as the harness benchmark measures it (bench/harness.bench.ts).
+// The embedded target itself runs in child processes (child-target.ts).
 import type { FastifyInstance } from 'fastify';
 import type { ExchangeResponse, Exchange, Transport } from '../harness/transport.ts';
 

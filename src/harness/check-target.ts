@@ -5,19 +5,22 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChatClient } from './client.ts';
+import { ChatClient, DeadlineError, type ChatCall, type Observation } from './client.ts';
 import type { Violation } from './violation.ts';
 import { probe, type Capabilities } from './probe.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
-import { searchProperty, evaluateScenario, type PropertyResult, type SearchOptions, type Target } from './search.ts';
+import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
-import { loadScenario, withModel, type Scenario } from './scenario.ts';
-import { httpTransport, type Transport } from './transport.ts';
+import { loadScenario, withModel, type Body, type Scenario } from './scenario.ts';
+import { httpTransport, UnreachableError, type Transport } from './transport.ts';
 
 /** A target the harness does not reach by URL: how to talk to it, and how to start it afresh. */
 export interface TargetConnection {
   transport: Transport;
-  /** Replaces the target with a fresh one (a new server): the reset before each history. */
+  /**
+   * Replaces the target with a fresh one (a new server): the reset before each history, and after a
+   * hang. The embedded target starts a new child process each time.
+   */
   restart?(): Promise<void>;
   close(): Promise<void>;
 }
@@ -31,17 +34,32 @@ export interface TargetSpec {
   /** The model to ask for (default: the first the target lists). */
   model?: string;
   apiKey?: string;
+  /** The probe's time limit per request, ms (default 120 s: nothing is known about the target yet). */
   timeoutMs?: number;
+  /**
+   * Every other request's deadline, ms (`--request-timeout`): a request with no complete answer by
+   * then is a hang. Default: derived from the probe (`requestDeadline`).
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface CheckTargetOptions extends TargetSpec {
   /** Property names (default: all). */
   properties?: string[];
-  /** Scenarios per property (default 25). */
+  /**
+   * Scenarios per property (default 25); with a time budget, the most per property (default: no
+   * limit), and a pass that ran fewer than this (or 25) is flagged.
+   */
   runs?: number;
   seed?: number;
-  /** Seconds for the whole check; split evenly between the properties. */
+  /**
+   * Seconds for the whole check, spent: each property that is not skipped gets the time left divided
+   * by the properties left, and generates scenarios until its share is spent (shrinking a failure
+   * finishes after it).
+   */
   timeBudgetSeconds?: number;
+  /** Stop at the first property that fails: the ones after it are reported skipped, not run. */
+  stopAtFirstFailure?: boolean;
   /** Largest max_tokens of a generated request (default 8). */
   maxTokens?: number;
   /** Largest burst of concurrent requests (default 4). */
@@ -58,11 +76,57 @@ export interface CheckReport {
   seed: number;
   results: PropertyResult[];
   ok: boolean;
+  /** Each request's deadline, ms (derived from the probe, or `requestTimeoutMs`). */
+  requestTimeoutMs?: number;
+  /** What the reader should know about how the check ran (a target that hung and could not be reset). */
+  notes?: string[];
 }
 
 interface OpenTarget extends Target {
   name: string;
+  /** How the target is brought back to its starting state: a new server, a cache flush, or not at all. */
+  resetBy: 'restart' | 'flush' | undefined;
+  /** The probe's slowest request, ms. */
+  slowestProbeMs: number;
+  requestTimeoutMs: number;
   close(): Promise<void>;
+}
+
+/** The probe's time limit per request (TargetSpec.timeoutMs). */
+export const PROBE_TIMEOUT_MS = 120_000;
+
+/** The least deadline a request gets. */
+export const MIN_REQUEST_TIMEOUT_MS = 10_000;
+
+/** The probe request's max_tokens (probe.ts), which the deadline scales from. */
+const PROBE_MAX_TOKENS = 8;
+
+/**
+ * A request's deadline, from the slowest answer the probe got: generous enough that only a hang
+ * misses it.
+ * - × max_tokens / 8: the probe asks for 8 tokens; decoding time grows with the tokens asked for.
+ * - × the burst size: in a burst of K, a server that runs requests one at a time answers the last
+ *   after all K (one that batches, sooner).
+ * - × 20: the probe's prompts are short and its answers may have been cached or warm; a generated
+ *   request can carry a long prompt (a turn crossing the sliding window), a cold cache, tool schemas,
+ *   or land on a GC pause or a busy machine. A real answer comes well within 20 times the slowest probe.
+ * - at least 10 s: a fast target (the tiny reference model answers in milliseconds) still gets
+ *   seconds, so a loaded CI machine is not taken for a hang.
+ * A hang costs one deadline (and a few more while it is shrunk), so generosity costs little.
+ */
+export function requestDeadline(slowestProbeMs: number, maxTokens: number, burst: number): number {
+  const scaled = 20 * slowestProbeMs * Math.max(1, maxTokens / PROBE_MAX_TOKENS) * Math.max(1, burst);
+  return Math.ceil(Math.max(MIN_REQUEST_TIMEOUT_MS, scaled));
+}
+
+/** A client that remembers the slowest answer it got (the probe's, for the deadline). */
+class TimedClient extends ChatClient {
+  slowestMs = 0;
+  override async chat(call: ChatCall): Promise<Observation> {
+    const obs = await super.chat(call);
+    this.slowestMs = Math.max(this.slowestMs, obs.ended - obs.started);
+    return obs;
+  }
 }
 
 /** The scenarios shipped in spec/scenarios/. */
@@ -74,21 +138,46 @@ export function builtinScenarios(): Scenario[] {
     .map((f) => loadScenario(join(dir, f)));
 }
 
+/** The largest request and burst the traffic will send, which the deadline scales with. */
+export interface Load {
+  maxTokens: number;
+  concurrency: number;
+}
+
 /** Connects (or starts the target), probes and calibrates. Throws UnreachableError. */
-export async function openTarget(options: TargetSpec): Promise<OpenTarget> {
+export async function openTarget(options: TargetSpec, load: Load = { maxTokens: 8, concurrency: 4 }): Promise<OpenTarget> {
   const connection: TargetConnection =
     typeof options.target === 'string' ? { transport: httpTransport(options.target, options.apiKey), close: async () => {} } : await options.target();
   const { transport } = connection;
   const restart = connection.restart?.bind(connection);
   try {
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    const probeClient = new ChatClient(transport, { includeUsage: false, timeoutMs });
-    const model = options.model ?? (await probeClient.models())?.[0];
-    if (model === undefined) throw new Error(`${transport.name} lists no models: pass --model`);
-    const caps = await probe(probeClient, model);
-    const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs });
+    const probeMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
+    const probeClient = new TimedClient(transport, { includeUsage: false, timeoutMs: probeMs, onTimeout: 'throw' });
+    let model: string | undefined;
+    let caps: Capabilities;
+    try {
+      model = options.model ?? (await probeClient.models())?.[0];
+      if (model === undefined) throw new Error(`${transport.name} lists no models: pass --model`);
+      caps = await probe(probeClient, model);
+    } catch (e) {
+      if (e instanceof DeadlineError) throw new UnreachableError(`the target did not answer the probe: ${e.message}`);
+      throw e;
+    }
+    const slowestProbeMs = probeClient.slowestMs;
+    const requestTimeoutMs = options.requestTimeoutMs ?? requestDeadline(slowestProbeMs, load.maxTokens, load.concurrency);
+    const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs: requestTimeoutMs });
     const reset = restart ?? (caps.flush ? async () => void (await client.flush()) : undefined);
-    return { name: transport.name, client, model, caps, ...(reset ? { reset } : {}), close: () => connection.close() };
+    return {
+      name: transport.name,
+      client,
+      model,
+      caps,
+      ...(reset ? { reset } : {}),
+      resetBy: restart ? 'restart' : caps.flush ? 'flush' : undefined,
+      slowestProbeMs,
+      requestTimeoutMs,
+      close: () => connection.close(),
+    };
   } catch (e) {
     await connection.close();
     throw e;
@@ -104,26 +193,69 @@ export function selectProperties(names: string[] | undefined): HarnessProperty[]
   });
 }
 
+/** fast-check's run count when a time budget, not a count, ends the search. */
+const UNLIMITED_RUNS = 1_000_000_000;
+
 export async function checkTarget(options: CheckTargetOptions): Promise<CheckReport> {
+  const checkStarted = Date.now();
   const selected = selectProperties(options.properties);
-  const target = await openTarget(options);
+  const load = { maxTokens: options.maxTokens ?? 8, concurrency: options.concurrency ?? 4 };
+  const target = await openTarget(options, load);
   const seed = options.seed ?? Date.now() % 2 ** 31;
   try {
     const examples = (options.scenarios ?? builtinScenarios()).map((s) => withModel(s, target.model));
     const results: PropertyResult[] = [];
-    const budgetMs = options.timeBudgetSeconds !== undefined ? (options.timeBudgetSeconds * 1000) / selected.length : undefined;
+    const notes: string[] = [];
+    const stopAt = options.timeBudgetSeconds !== undefined ? checkStarted + options.timeBudgetSeconds * 1000 : undefined;
+    // The budget goes to the properties that run: each gets the time left over the properties left.
+    let left = selected.filter((p) => skipReason(p, target.caps) === undefined).length;
+    let hungUnreset = false;
     for (const property of selected) {
+      if (options.stopAtFirstFailure && results.some((r) => r.status === 'failed')) {
+        const asked = options.runs ?? DEFAULT_RUNS;
+        results.push({
+          property: property.name,
+          statement: property.statement,
+          status: 'skipped',
+          reason: 'not run: an earlier property failed',
+          scenarios: 0,
+          asked,
+          requests: 0,
+          ms: 0,
+        });
+        continue;
+      }
+      const runsNow = skipReason(property, target.caps) === undefined;
+      const share = stopAt !== undefined && runsNow ? Math.max(0, (stopAt - Date.now()) / left--) : undefined;
       const run: SearchOptions = {
-        runs: options.runs ?? 25,
+        runs: options.runs ?? (share !== undefined ? UNLIMITED_RUNS : DEFAULT_RUNS),
+        asked: options.runs ?? DEFAULT_RUNS,
         seed,
         // Stored scenarios seed the property they were written for (history independence by default).
         examples: property.name === 'history-independence' ? examples : [],
-        ...(budgetMs !== undefined ? { timeBudgetMs: budgetMs } : {}),
+        ...(share !== undefined ? { timeBudgetMs: share } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       };
-      results.push(await searchProperty(target, property, run, { maxTokens: options.maxTokens ?? 8, concurrency: options.concurrency ?? 4 }));
+      const timeouts = target.client.timeouts;
+      results.push(await searchProperty(target, property, run, load));
+      if (target.client.timeouts > timeouts && target.resetBy === undefined && !hungUnreset) {
+        hungUnreset = true;
+        notes.push(
+          `the target hung during ${property.name} and cannot be reset (no restart, no cache flush endpoint): ` +
+            'the histories after it ran on a target that had hung',
+        );
+      }
     }
-    return { target: target.name, model: target.model, caps: target.caps, seed, results, ok: results.every((r) => r.status !== 'failed') };
+    return {
+      target: target.name,
+      model: target.model,
+      caps: target.caps,
+      seed,
+      results,
+      ok: results.every((r) => r.status !== 'failed'),
+      requestTimeoutMs: target.requestTimeoutMs,
+      notes,
+    };
   } finally {
     await target.close();
   }
@@ -139,9 +271,22 @@ export interface ReplayReport {
   ok: boolean;
 }
 
+/** A request with no max_tokens: the deadline assumes this many. */
+const UNBOUNDED_TOKENS = 256;
+
+/** The largest request and burst of a stored scenario. */
+export function scenarioLoad(scenario: Scenario): Load {
+  const tokens = (b: Body) =>
+    typeof b.max_completion_tokens === 'number' ? b.max_completion_tokens : typeof b.max_tokens === 'number' ? b.max_tokens : UNBOUNDED_TOKENS;
+  return {
+    maxTokens: Math.max(1, ...Object.values(scenario.requests).map(tokens)),
+    concurrency: Math.max(1, ...scenario.steps.map((s) => ('burst' in s ? s.burst.length : 1))),
+  };
+}
+
 /** Runs one scenario and checks it (its expectations and the universal rules). */
 export async function replayOnTarget(scenario: Scenario, options: TargetSpec): Promise<ReplayReport> {
-  const target = await openTarget(options);
+  const target = await openTarget(options, scenarioLoad(scenario));
   try {
     const s = withModel(scenario, target.model);
     // From the target's starting state, as the search ran it (the probe's requests are gone).

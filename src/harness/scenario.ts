@@ -5,11 +5,22 @@ import { readFileSync } from 'node:fs';
 
 export type Body = Record<string, unknown>;
 
+/**
+ * A request of a burst: its name (sent as the step's `stream` says), or the name with its own way of
+ * being sent: streamed or not, cancelled after `cancelAfter` SSE events (a stream; the client goes
+ * away and nothing continues it), started `delayMs` (0–1000) after the burst starts (so it arrives
+ * while another is mid-prefill or mid-stream).
+ */
+export type BurstMember = string | { send: string; stream?: boolean; cancelAfter?: number; delayMs?: number };
+
+/** Longest delay of a burst member, ms. */
+export const MAX_BURST_DELAY_MS = 1000;
+
 export type Step =
   /** Send a request (as a stream when `stream`). */
   | { send: string; stream?: boolean }
-  /** Send several at once, concurrently. */
-  | { burst: string[]; stream?: boolean }
+  /** Send several at once, concurrently (`stream`: how members given by name alone are sent). */
+  | { burst: BurstMember[]; stream?: boolean }
   /** Stream it and go away after `after` events; then send the conversation continued from the partial answer. */
   | { cancel: string; after: number }
   /** Send it, then send the conversation continued from its answer (tool results or a user turn). */
@@ -46,6 +57,25 @@ export class ScenarioError extends Error {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const MEMBER_FIELDS = new Set(['send', 'stream', 'cancelAfter', 'delayMs']);
+
+/** A burst member: a known request's name, or `{send, stream?, cancelAfter?, delayMs?}`. */
+function checkMember(m: unknown, stepStream: boolean, at: string, known: (name: unknown, at: string) => void, fail: (msg: string) => never): void {
+  if (typeof m === 'string') return known(m, at);
+  if (!isObject(m)) return fail(`${at} must be a request name or {"send": name, "stream"?, "cancelAfter"?, "delayMs"?}`);
+  const unknown = Object.keys(m).find((k) => !MEMBER_FIELDS.has(k));
+  if (unknown !== undefined) fail(`${at} has the unknown field '${unknown}' (known: send, stream, cancelAfter, delayMs)`);
+  known(m.send, `${at}.send`);
+  if (m.stream !== undefined && typeof m.stream !== 'boolean') fail(`${at}.stream must be true or false`);
+  if (m.cancelAfter !== undefined) {
+    if (!Number.isInteger(m.cancelAfter) || (m.cancelAfter as number) < 1) fail(`${at}.cancelAfter must be an integer ≥ 1`);
+    if (!((m.stream as boolean | undefined) ?? stepStream)) fail(`${at}.cancelAfter needs a stream (the events are counted): add "stream": true`);
+  }
+  if (m.delayMs !== undefined && (!Number.isInteger(m.delayMs) || (m.delayMs as number) < 0 || (m.delayMs as number) > MAX_BURST_DELAY_MS)) {
+    fail(`${at}.delayMs must be an integer from 0 to ${MAX_BURST_DELAY_MS}`);
+  }
+}
+
 /** Checks a parsed scenario, naming the first thing wrong with it. */
 export function parseScenario(value: unknown, where = 'scenario'): Scenario {
   const fail = (msg: string): never => {
@@ -67,7 +97,8 @@ export function parseScenario(value: unknown, where = 'scenario'): Scenario {
     if ('send' in step) known(step.send, `${at}.send`);
     else if ('burst' in step) {
       if (!Array.isArray(step.burst) || step.burst.length < 2) fail(`${at}.burst must list at least two requests`);
-      (step.burst as unknown[]).forEach((n, j) => known(n, `${at}.burst[${j}]`));
+      if (step.stream !== undefined && typeof step.stream !== 'boolean') fail(`${at}.stream must be true or false`);
+      (step.burst as unknown[]).forEach((m, j) => checkMember(m, step.stream === true, `${at}.burst[${j}]`, known, fail));
     } else if ('cancel' in step) {
       known(step.cancel, `${at}.cancel`);
       if (!Number.isInteger(step.after) || (step.after as number) < 1) fail(`${at}.after must be an integer ≥ 1`);
@@ -114,15 +145,57 @@ export function withModel(s: Scenario, model: string): Scenario {
   return { ...s, requests: Object.fromEntries(Object.entries(s.requests).map(([k, b]) => [k, { ...b, model }])) };
 }
 
+/** A burst member spelt out: how it is sent (a name alone takes the step's `stream`). */
+export interface Member {
+  name: string;
+  stream: boolean;
+  cancelAfter?: number;
+  delayMs?: number;
+}
+
+export function memberOf(m: BurstMember, step: { stream?: boolean }): Member {
+  if (typeof m === 'string') return { name: m, stream: step.stream ?? false };
+  return {
+    name: m.send,
+    stream: m.stream ?? step.stream ?? false,
+    ...(m.cancelAfter !== undefined ? { cancelAfter: m.cancelAfter } : {}),
+    ...(m.delayMs !== undefined ? { delayMs: m.delayMs } : {}),
+  };
+}
+
+export const memberName = (m: BurstMember): string => (typeof m === 'string' ? m : m.send);
+
+/** The request names a step sends by name (a compound step's derived request aside). */
+export function stepNames(step: Step): string[] {
+  if ('send' in step) return [step.send];
+  if ('burst' in step) return step.burst.map(memberName);
+  if ('cancel' in step) return [step.cancel];
+  if ('continue' in step) return [step.continue];
+  if ('stop' in step) return [step.stop];
+  return [];
+}
+
 /** How many requests a scenario sends (a continue, cancel or stop step sends two). */
 export function requestCount(s: Scenario): number {
   return s.steps.reduce((n, step) => n + ('burst' in step ? step.burst.length : 'flush' in step ? 0 : 'send' in step || 'raw' in step ? 1 : 2), 0);
 }
 
+/** A burst member in words: its name, and how it differs from the step's way of sending. */
+function describeMember(m: BurstMember, step: { stream?: boolean }): string {
+  if (typeof m === 'string') return m;
+  const { name, stream, cancelAfter, delayMs } = memberOf(m, step);
+  const how = [
+    ...(stream !== (step.stream ?? false) ? [stream ? 'stream' : 'JSON'] : []),
+    ...(cancelAfter !== undefined ? [`cancelled after ${cancelAfter} events`] : []),
+    ...(delayMs ? [`${delayMs} ms later`] : []),
+  ];
+  return how.length > 0 ? `${name} (${how.join(', ')})` : name;
+}
+
 /** A one-line description of a step, for reports. */
 export function describeStep(step: Step): string {
   if ('send' in step) return `send ${step.send}${step.stream ? ' (stream)' : ''}`;
-  if ('burst' in step) return `send ${step.burst.join(', ')} at once${step.stream ? ' (streams)' : ''}`;
+  if ('burst' in step) return `send ${step.burst.map((m) => describeMember(m, step)).join(', ')} at once${step.stream ? ' (streams)' : ''}`;
   if ('cancel' in step) return `stream ${step.cancel}, go away after ${step.after} events, continue from the partial answer`;
   if ('continue' in step) return `send ${step.continue}${step.stream ? ' (stream)' : ''}, then continue the conversation from its answer`;
   if ('stop' in step) return `send ${step.stop} with a stop string from its answer${step.stream ? ' (stream)' : ''}`;

@@ -8,18 +8,34 @@ import type { ChatClient } from './client.ts';
 import { minimize } from './minimize.ts';
 import type { Capabilities } from './probe.ts';
 import type { GenerationContext, HarnessProperty } from './properties.ts';
-import { requestCount, type Scenario, type Step } from './scenario.ts';
-import { recordScenario, type Recording } from './record.ts';
+import { memberOf, requestCount, stepNames, type BurstMember, type Member, type Scenario, type Step } from './scenario.ts';
+import { burstOverlap, recordScenario, type Entry, type Recording } from './record.ts';
 import { UnreachableError } from './transport.ts';
 import type { Violation } from './violation.ts';
 
 /** fast-check's shrinking candidates per failure; about 20 s on the embedded server. */
 export const DEFAULT_SHRINK_RUNS = 300;
 
+/**
+ * Shrinking candidates that may hang, per failure (fast-check's and delta debugging's together):
+ * each costs a whole request deadline (10 s or more), so a hang is shrunk a little, not for minutes.
+ * A count, not a time, like DEFAULT_SHRINK_RUNS.
+ */
+export const HANG_SHRINK_RUNS = 6;
+
+/** Scenarios per property without a time budget (`--runs`). */
+export const DEFAULT_RUNS = 25;
+
 export interface SearchOptions {
+  /** Scenarios to run; with `timeBudgetMs`, the most to run (the budget usually ends it first). */
   runs: number;
+  /** The scenarios asked for, that a pass is held against (default `runs`): a pass that ran fewer is flagged. */
+  asked?: number;
   seed: number;
-  /** Stop generating new scenarios after this long (shrinking still finishes). */
+  /**
+   * Generate scenarios for this long, then stop: the scenario running then finishes, and so does
+   * shrinking a failure (its candidates are counted, not timed).
+   */
   timeBudgetMs?: number;
   /**
    * How many candidates fast-check may try while shrinking a failure (default 300): past it, the
@@ -27,15 +43,21 @@ export interface SearchOptions {
    * the job. A count, not a time, so the shrunk scenario does not depend on how busy the machine is.
    */
   shrinkRuns?: number;
+  /** How many shrinking candidates may hang (default HANG_SHRINK_RUNS); past it, shrinking stops. */
+  hangShrinkRuns?: number;
   /** Scenarios to check first (stored bug reports), when they fit the property. */
   examples?: Scenario[];
-  onProgress?: (event: { property: string; phase: 'checking' | 'shrinking'; done: number; requests?: number }) => void;
+  onProgress?: (event: { property: string; phase: 'checking' | 'shrinking' | 'reproducing'; done: number; requests?: number }) => void;
 }
 
 export interface PropertyFailure {
+  /** The shrunk scenario; for a flaky failure, the scenario that failed (unshrunk). */
   scenario: Scenario;
+  /** The run that shows the violation: the shrunk scenario's replay on a fresh target, or (flaky) the failing run. */
   recording: Recording;
   violation: Violation;
+  /** A flaky failure: the shrunk scenario's replay on a fresh target, which did not fail. */
+  replay?: Recording;
   /** fast-check's replay data for the unshrunk-by-us counterexample. */
   seed: number;
   path: string;
@@ -47,9 +69,21 @@ export interface PropertyResult {
   status: 'passed' | 'failed' | 'skipped';
   /** Why it was skipped (a missing capability, a nondeterministic target), or the error that stopped it. */
   reason?: string;
+  /** Scenarios run: searched, shrinking candidates and the replay of the shrunk one. */
   scenarios: number;
+  /** The scenarios asked for (`--runs`, default 25): a pass that ran fewer is flagged. */
+  asked: number;
+  /** The time budget ended the search (with fewer than `asked` scenarios, a pass says so). */
+  budgetSpent?: boolean;
   requests: number;
   ms: number;
+  /** Bursts the search sent, and how many overlapped in time (every request beside at least one other). */
+  bursts?: { sent: number; overlapped: number };
+  /**
+   * The failure did not reproduce: the shrunk scenario passed on a fresh target. Reported with the
+   * failing recording and the passing one, never as a minimal scenario.
+   */
+  flaky?: boolean;
   failure?: PropertyFailure;
 }
 
@@ -66,15 +100,23 @@ export interface Target {
   reset?(): Promise<void>;
 }
 
-/** Each distinct request of a recording, alone on a flushed server. */
-async function coldBaseline(client: ChatClient, rec: Recording): Promise<Map<string, Answer>> {
-  const out = new Map<string, Answer>();
+const hung = (rec: Recording) => rec.entries.some((e) => e.obs.timedOut);
+
+/**
+ * Each distinct request of a recording, alone on a flushed server. A cold run that hangs is added to
+ * the recording (`baseline`), where the deadline rule finds it, and ends the baseline.
+ */
+async function coldBaseline(client: ChatClient, rec: Recording): Promise<{ answers: Map<string, Answer>; hung?: Entry }> {
+  const answers = new Map<string, Answer>();
   for (const e of rec.entries) {
-    if (out.has(e.key) || e.obs.cancelled || e.call.raw !== undefined) continue;
+    if (answers.has(e.key) || e.obs.cancelled || e.call.raw !== undefined) continue;
     await client.flush();
-    out.set(e.key, answerOf(await client.chat({ body: e.call.body, stream: false })));
+    const call = { body: e.call.body, stream: false };
+    const obs = await client.chat(call);
+    if (obs.timedOut) return { answers, hung: { step: e.step, label: `${e.label} alone on a flushed server`, call, key: e.key, obs, baseline: true } };
+    answers.set(e.key, answerOf(obs));
   }
-  return out;
+  return { answers };
 }
 
 /** Runs a scenario and checks it; for a property with a cold baseline, against that too. */
@@ -84,33 +126,53 @@ export async function evaluateScenario(
   property?: HarnessProperty,
 ): Promise<{ recording: Recording; violation: Violation | undefined }> {
   await target.reset?.();
-  const recording = await recordScenario(target.client, scenario);
-  const cold = property?.coldBaseline || scenario.coldBaseline;
-  const baseline = cold && target.caps.flush ? await coldBaseline(target.client, recording) : undefined;
-  const violation = findViolations(recording, { deterministic: target.caps.deterministic, ...(baseline ? { baseline } : {}) });
+  let recording = await recordScenario(target.client, scenario);
+  const cold = (property?.coldBaseline || scenario.coldBaseline) && target.caps.flush && !hung(recording);
+  const baseline = cold ? await coldBaseline(target.client, recording) : undefined;
+  if (baseline?.hung) recording = { ...recording, entries: [...recording.entries, baseline.hung] };
+  const violation = findViolations(recording, {
+    deterministic: target.caps.deterministic,
+    ...(target.caps.nSeedOffset ? { nSeedOffset: true } : {}),
+    ...(baseline ? { baseline: baseline.answers } : {}),
+  });
   return { recording, violation };
 }
 
-/** Scenarios one step simpler: a step dropped, a burst split or thinned, a compound step made a plain send. */
+/** A burst member as a step of its own (its cancel and delay dropped: the burst is gone). */
+const alone = (m: Member): Step => ({ send: m.name, ...(m.stream ? { stream: true } : {}) });
+
+/**
+ * Scenarios one step simpler: a step dropped; a burst thinned by a member, a member sent the step's
+ * plain way or without its delay, or the burst split into sends; a compound step made a plain send.
+ */
 export function simplerScenarios(s: Scenario): Scenario[] {
   const out: Scenario[] = [];
   const withSteps = (steps: Step[]): Scenario => {
-    const used = new Set(
-      steps.flatMap((st) =>
-        'send' in st ? [st.send] : 'burst' in st ? st.burst : 'cancel' in st ? [st.cancel] : 'continue' in st ? [st.continue] : 'stop' in st ? [st.stop] : [],
-      ),
-    );
+    const used = new Set(steps.flatMap(stepNames));
     return { ...s, requests: Object.fromEntries(Object.entries(s.requests).filter(([k]) => used.has(k))), steps };
   };
   s.steps.forEach((step, i) => {
     const replace = (...by: Step[]) => out.push(withSteps([...s.steps.slice(0, i), ...by, ...s.steps.slice(i + 1)]));
     if (s.steps.length > 1) replace();
     if ('burst' in step) {
+      // A cancelled member stays cancelled: the cancel is what bounds a stream the client abandons
+      // (it may carry no budget), so shrinking never turns it into a request that runs to its end.
+      const cancelled = (m: BurstMember) => memberOf(m, step).cancelAfter !== undefined;
       step.burst.forEach((_, j) => {
         const rest = step.burst.filter((__, k) => k !== j);
-        replace(rest.length === 1 ? { send: rest[0]!, ...(step.stream ? { stream: true } : {}) } : { ...step, burst: rest });
+        if (rest.length > 1) replace({ ...step, burst: rest });
+        else if (!cancelled(rest[0]!)) replace(alone(memberOf(rest[0]!, step)));
       });
-      replace(...step.burst.map((name): Step => ({ send: name, ...(step.stream ? { stream: true } : {}) })));
+      step.burst.forEach((m, j) => {
+        if (typeof m === 'string') return;
+        const swap = (by: BurstMember) => replace({ ...step, burst: step.burst.map((x, k) => (k === j ? by : x)) });
+        if (!cancelled(m)) swap(m.send);
+        if (m.delayMs !== undefined) {
+          const { delayMs: _delay, ...rest } = m;
+          swap(Object.keys(rest).length === 1 ? rest.send : rest);
+        }
+      });
+      if (!step.burst.some(cancelled)) replace(...step.burst.map((m) => alone(memberOf(m, step))));
     }
     if ('continue' in step) replace({ send: step.continue, ...(step.stream ? { stream: true } : {}) });
     if ('cancel' in step) replace({ send: step.cancel });
@@ -130,6 +192,14 @@ class ViolationError extends Error {
   }
 }
 
+/** Why a property cannot be checked on this target, or undefined. */
+export function skipReason(property: HarnessProperty, caps: Capabilities): string | undefined {
+  const missing = property.needs.filter((c) => !caps[c]);
+  if (missing.length > 0) return `the target lacks ${missing.join(', ')}`;
+  if (property.deterministic && !caps.deterministic) return 'nondeterministic in isolation: identical requests sent alone got different answers';
+  return undefined;
+}
+
 export async function searchProperty(
   target: Target,
   property: HarnessProperty,
@@ -137,73 +207,122 @@ export async function searchProperty(
   ctx: Omit<GenerationContext, 'caps' | 'model'>,
 ): Promise<PropertyResult> {
   const started = Date.now();
-  const base = { property: property.name, statement: property.statement, scenarios: 0, requests: 0 };
-  const missing = property.needs.filter((c) => !target.caps[c]);
-  if (missing.length > 0) return { ...base, status: 'skipped', reason: `the target lacks ${missing.join(', ')}`, ms: 0 };
-  if (property.deterministic && !target.caps.deterministic) {
-    return { ...base, status: 'skipped', reason: 'nondeterministic in isolation: identical requests sent alone got different answers', ms: 0 };
-  }
+  const asked = options.asked ?? options.runs;
+  const base = { property: property.name, statement: property.statement, scenarios: 0, requests: 0, asked };
+  const skip = skipReason(property, target.caps);
+  if (skip !== undefined) return { ...base, status: 'skipped', reason: skip, ms: 0 };
   const arbitrary = property.scenarios({ ...ctx, model: target.model, caps: target.caps });
   let scenarios = 0;
   let requests = 0;
   let shrinking = false;
   let shrinkTries = 0;
+  let hangs = 0;
+  let original: ViolationError | undefined;
+  let budgetSpent = false;
+  const bursts = { sent: 0, overlapped: 0 };
   const shrinkRuns = options.shrinkRuns ?? DEFAULT_SHRINK_RUNS;
+  const hangRuns = options.hangShrinkRuns ?? HANG_SHRINK_RUNS;
+  const stopAt = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : undefined;
+  const count = (scenario: Scenario, phase: 'checking' | 'shrinking' | 'reproducing') => {
+    scenarios++;
+    requests += requestCount(scenario);
+    options.onProgress?.({ property: property.name, phase, done: scenarios, requests });
+  };
   const details = await fc.check(
     fc.asyncProperty(arbitrary, async (scenario) => {
-      // Out of shrinking tries: report every further candidate as passing, so fast-check stops here.
-      if (shrinking && ++shrinkTries > shrinkRuns) return;
-      scenarios++;
-      requests += requestCount(scenario);
-      options.onProgress?.({ property: property.name, phase: shrinking ? 'shrinking' : 'checking', done: scenarios, requests });
-      const { recording, violation } = await evaluateScenario(target, scenario, property);
+      if (shrinking) {
+        // Out of shrinking tries: report every further candidate as passing, so fast-check stops here.
+        if (++shrinkTries > shrinkRuns || hangs >= hangRuns) return;
+      } else if (stopAt !== undefined && Date.now() >= stopAt) {
+        // The budget is spent: fast-check's interrupt (not a failure, markInterruptAsFailure being
+        // false). Checked here, before a scenario starts, rather than with interruptAfterTimeLimit,
+        // which races the running scenario (leaving it sending in the background) and cuts shrinking short.
+        budgetSpent = true;
+        throw new fc.PreconditionFailure(true);
+      }
+      count(scenario, shrinking ? 'shrinking' : 'checking');
+      const evaluated = evaluateScenario(target, scenario, property);
+      // A shrinking candidate that breaks the run (rather than a rule) is not the failure being shrunk.
+      const { recording, violation } = shrinking ? await evaluated.catch(() => ({ recording: undefined, violation: undefined })) : await evaluated;
+      if (recording === undefined) return;
+      if (shrinking) {
+        if (hung(recording)) hangs++;
+      } else {
+        const o = burstOverlap(recording);
+        bursts.sent += o.sent;
+        bursts.overlapped += o.overlapped;
+      }
       if (violation) {
+        const error = new ViolationError(recording, violation);
+        original ??= error;
         shrinking = true;
-        throw new ViolationError(recording, violation);
+        throw error;
       }
     }),
     {
       numRuns: options.runs,
       seed: options.seed,
       examples: (options.examples ?? []).map((e) => [e] as [Scenario]),
-      ...(options.timeBudgetMs !== undefined ? { interruptAfterTimeLimit: options.timeBudgetMs } : {}),
+      markInterruptAsFailure: false,
     },
   );
-  if (!details.failed || details.counterexample === null) {
-    return { ...base, status: 'passed', scenarios, requests, ms: Date.now() - started };
-  }
-  if (!(details.errorInstance instanceof ViolationError)) {
-    // Not a broken rule but a broken run (a timeout, a missing endpoint): reported as an error.
-    if (details.errorInstance instanceof UnreachableError) throw details.errorInstance;
-    return { ...base, status: 'failed', reason: `error: ${String(details.errorInstance)}`, scenarios, requests, ms: Date.now() - started };
-  }
-  let last: { recording: Recording; violation: Violation } | undefined;
-  const fails = async (candidate: Scenario) => {
-    scenarios++;
-    requests += requestCount(candidate);
-    options.onProgress?.({ property: property.name, phase: 'shrinking', done: scenarios, requests });
-    const r = await evaluateScenario(target, candidate, property).catch(() => undefined);
-    if (r?.violation) last = { recording: r.recording, violation: r.violation };
-    return r?.violation !== undefined;
-  };
-  const shrunk = await minimize(details.counterexample[0], simplerScenarios, fails);
-  // The evidence is a fresh run of the final scenario; a bug that does not reproduce keeps the first evidence.
-  const first = details.errorInstance as ViolationError;
-  const final = (await fails(shrunk)) ? last! : { recording: first.recording, violation: first.violation };
-  const violation = final.violation;
-  const scenario: Scenario = { ...final.recording.scenario, description: `${property.statement}. Found by amnesia check (seed ${details.seed}).` };
-  const pair = violation.entries.filter((i) => i >= 0).map((i) => final.recording.entries[i]!.step + 1);
-  if (pair.length === 2 && pair[0] !== pair[1] && (violation.kind === 'history' || violation.kind === 'concurrency' || violation.kind === 'stream')) {
-    scenario.expect = [{ equal: [pair[0]!, pair[1]!] }];
-  }
-  // Only a cold run shows this one: the bug report asks for it.
-  if (violation.kind === 'cache') scenario.coldBaseline = true;
-  return {
-    ...base,
-    status: 'failed',
+  const ran = () => ({
     scenarios,
     requests,
     ms: Date.now() - started,
-    failure: { scenario, recording: final.recording, violation, seed: details.seed, path: details.counterexamplePath ?? '' },
+    ...(bursts.sent > 0 ? { bursts: { ...bursts } } : {}),
+    ...(budgetSpent && details.interrupted ? { budgetSpent: true } : {}),
+  });
+  // Interrupted before any scenario ran, fast-check says "failed" without a counterexample: nothing failed.
+  if (!details.failed || details.counterexample === null) return { ...base, status: 'passed', ...ran() };
+  if (!(details.errorInstance instanceof ViolationError) || original === undefined) {
+    // Not a broken rule but a broken run (a missing endpoint, a target that went away): reported as an error.
+    if (details.errorInstance instanceof UnreachableError) throw details.errorInstance;
+    return { ...base, status: 'failed', reason: `error: ${String(details.errorInstance)}`, ...ran() };
+  }
+  const fails = async (candidate: Scenario) => {
+    if (hangs >= hangRuns) return false;
+    count(candidate, 'shrinking');
+    const r = await evaluateScenario(target, candidate, property).catch(() => undefined);
+    if (r && hung(r.recording)) hangs++;
+    return r?.violation !== undefined;
   };
+  const shrunk = await minimize(details.counterexample[0], simplerScenarios, fails);
+  // Only a failure that happens again is reported as one: the shrunk scenario, replayed on a fresh
+  // target (a new server, or the URL target after its reset), must fail again; its run is the evidence.
+  count(shrunk, 'reproducing');
+  const again = await evaluateScenario(target, shrunk, property).catch((e: unknown) => e as Error);
+  const path = details.counterexamplePath ?? '';
+  /** The scenario as a bug report: described, with the expectation and the cold runs its violation needs. */
+  const reported = (recording: Recording, violation: Violation): Scenario => {
+    const scenario: Scenario = { ...recording.scenario, description: `${property.statement}. Found by amnesia check (seed ${details.seed}).` };
+    const pair = violation.entries.filter((i) => i >= 0).map((i) => recording.entries[i]!.step + 1);
+    if (pair.length === 2 && pair[0] !== pair[1] && (violation.kind === 'history' || violation.kind === 'concurrency' || violation.kind === 'stream')) {
+      scenario.expect = [{ equal: [pair[0]!, pair[1]!] }];
+    }
+    // Only a cold run shows this one (a wrong answer, or a cold run that hung): the bug report asks for it.
+    if (violation.kind === 'cache' || violation.entries.some((i) => i >= 0 && recording.entries[i]!.baseline)) scenario.coldBaseline = true;
+    return scenario;
+  };
+  if (again instanceof Error || again.violation === undefined) {
+    const failure: PropertyFailure = {
+      scenario: reported(original.recording, original.violation),
+      recording: original.recording,
+      violation: original.violation,
+      ...(again instanceof Error ? {} : { replay: again.recording }),
+      seed: details.seed,
+      path,
+    };
+    return {
+      ...base,
+      status: 'failed',
+      flaky: true,
+      ...(again instanceof Error ? { reason: `the replay of the shrunk scenario broke: ${again.message}` } : {}),
+      ...ran(),
+      failure,
+    };
+  }
+  const { recording, violation } = again;
+  const scenario = reported(recording, violation);
+  return { ...base, status: 'failed', ...ran(), failure: { scenario, recording, violation, seed: details.seed, path } };
 }

@@ -4,7 +4,23 @@
 import type { Answer, firstDifference } from './answer.ts';
 import type { Recording } from './record.ts';
 
-export type ViolationKind = 'envelope' | 'shape' | 'usage' | 'history' | 'concurrency' | 'stream' | 'expectation' | 'truncation' | 'stop' | 'cache';
+export type ViolationKind =
+  | 'envelope'
+  | 'shape'
+  | 'usage'
+  | 'history'
+  | 'concurrency'
+  | 'stream'
+  | 'expectation'
+  | 'truncation'
+  | 'stop'
+  | 'cache'
+  | 'logprobs'
+  | 'tool-calls'
+  | 'budget'
+  | 'choices'
+  | 'model'
+  | 'hang';
 
 /** Where two answers first part: a path into the answer and, for strings, the character. */
 export type Difference = NonNullable<ReturnType<typeof firstDifference>>;

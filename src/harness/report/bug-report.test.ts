@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Scenario } from '../scenario.ts';
 import type { Violation } from '../violation.ts';
 import { reportMarkdown, safeFileName, writeFailureReport } from './bug-report.ts';
-import { failed, LEAKED, p1, p2, passed, runWithFakeCurl, scenario, TARGET } from './testing.ts';
+import { failed, flaky, LEAKED, p1, p2, passed, recording, runWithFakeCurl, scenario, TARGET } from './testing.ts';
 
 const temp = mkdtempSync(join(tmpdir(), 'amnesia-report-'));
 afterAll(() => rmSync(temp, { recursive: true, force: true }));
@@ -27,6 +27,13 @@ describe('writeFailureReport', () => {
     const streamed = runWithFakeCurl(temp, readFileSync(join(folder, 'p2.sh'), 'utf8'));
     expect(JSON.parse(streamed.stdin)).toEqual({ ...p2, stream: true, stream_options: { include_usage: true } });
     expect(streamed.args).toContain('-N');
+  });
+
+  it('for a flaky failure: both recordings as data beside REPORT.md', () => {
+    const folder = writeFailureReport(join(temp, 'flaky'), flaky, TARGET, 'gpt-oss-20b');
+    expect(readdirSync(folder).sort()).toEqual(['REPORT.md', 'p1-stream.sh', 'p1.sh', 'p2.sh', 'recording.json', 'replay-recording.json', 'scenario.json']);
+    expect(JSON.parse(readFileSync(join(folder, 'recording.json'), 'utf8'))).toEqual(recording);
+    expect(JSON.parse(readFileSync(join(folder, 'replay-recording.json'), 'utf8'))).toEqual(flaky.failure!.replay);
   });
 
   it('sanitises request and property names into unique file names', () => {
@@ -134,6 +141,42 @@ describe('reportMarkdown', () => {
     expect(steps).toContain('6. flush the prefix cache: `curl -X POST http://127.0.0.1:8000/admin/cache/flush`');
     expect(text).toContain('## Expected\n\nA response with the Chat Completions shape');
     expect(text).not.toContain('## First difference');
+  });
+
+  it('says a flaky failure did not reproduce, and shows the replay that passed', () => {
+    const text = reportMarkdown(flaky, TARGET, 'm');
+    expect(text).toContain('**Flaky: did not reproduce.** This scenario failed once');
+    const replay = text.split('## The replay that passed')[1]!;
+    expect(replay).toContain('1. send p1\n2. send p2 (stream)\n3. send p1\n');
+    expect(replay.split('<details>')).toHaveLength(2);
+    expect(reportMarkdown(failed, TARGET, 'm')).not.toContain('did not reproduce');
+  });
+
+  it('writes burst members as they are sent: delayed, cancelled', () => {
+    const burst: Scenario = { name: 'b', requests: { p1, p2 }, steps: [{ burst: ['p1', { send: 'p2', stream: true, cancelAfter: 2, delayMs: 50 }] }] };
+    const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, scenario: burst } }, TARGET, 'm');
+    expect(text).toContain(
+      '1. send p1, p2 (stream, cancelled after 2 events, 50 ms later) at once: `./p1.sh & (sleep 0.05; ./p2.sh) & wait`; p2 goes away after 2 events (interrupt its script then; `amnesia replay` does it)',
+    );
+  });
+
+  it('says what came of a request that hung', () => {
+    const hung = {
+      ...recording,
+      entries: [{ ...recording.entries[0]!, obs: { status: 0, cancelled: false, started: 0, ended: 10_000, timedOut: true, deadlineMs: 10_000 } }],
+    };
+    const v: Violation = {
+      rule: 'deadline',
+      kind: 'hang',
+      entries: [0],
+      problems: ['no response at all'],
+      message: 'p1 at step 1 got no complete answer within 10 s (no response at all)',
+    };
+    const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, recording: hung, violation: v } }, TARGET, 'm');
+    expect(text).toContain('**hang**: p1 at step 1 got no complete answer within 10 s (no response at all)');
+    expect(text).toContain('## Expected\n\nA complete answer (a JSON body, or a stream that ends with `data: [DONE]`) within the deadline');
+    expect(text).toContain('<summary>Step 1: <code>p1</code> (no answer), JSON, no complete answer (HTTP 0), 10000 ms</summary>');
+    expect(text).toContain('(no response)\n(no complete answer within 10000 ms: the client gave up and went away)');
   });
 
   it('refuses a result without a failure', () => {

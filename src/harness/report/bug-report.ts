@@ -7,7 +7,7 @@ import { answerOf, answerText } from '../answer.ts';
 import { ChatClient, type ChatCall, type Observation } from '../client.ts';
 import type { Entry, Recording } from '../record.ts';
 import type { PropertyResult } from '../search.ts';
-import { describeStep, type Body, type Scenario, type Step } from '../scenario.ts';
+import { describeStep, memberOf, type Body, type Scenario, type Step } from '../scenario.ts';
 import type { Violation } from '../violation.ts';
 import { curlScript } from './curl.ts';
 import { code, fence } from './markdown.ts';
@@ -45,7 +45,7 @@ const askedUsage = (rec: Recording) =>
 /** How a step sends each request it names itself (the derived second request of a compound step aside). */
 function sends(step: Step): Array<{ name: string; stream: boolean }> {
   if ('send' in step) return [{ name: step.send, stream: step.stream ?? false }];
-  if ('burst' in step) return step.burst.map((name) => ({ name, stream: step.stream ?? false }));
+  if ('burst' in step) return step.burst.map((m) => memberOf(m, step));
   if ('continue' in step) return [{ name: step.continue, stream: step.stream ?? false }];
   if ('cancel' in step) return [{ name: step.cancel, stream: true }];
   if ('stop' in step) return [{ name: step.stop, stream: false }]; // the stop-free answer comes as JSON
@@ -130,7 +130,7 @@ function differenceExcerpt(expected: string, actual: string, position: number, r
 
 /** The response as recorded: the JSON body, or the stream's events as SSE lines. */
 function responseText(obs: Observation): string {
-  const lines: string[] = [`HTTP ${obs.status}`];
+  const lines: string[] = [obs.status === 0 ? '(no response)' : `HTTP ${obs.status}`];
   if (obs.events !== undefined) {
     lines.push(...obs.events.map((ev) => `data: ${JSON.stringify(ev)}`));
     if (obs.done) lines.push('data: [DONE]');
@@ -139,7 +139,35 @@ function responseText(obs: Observation): string {
     lines.push(JSON.stringify(obs.json, null, 2));
   }
   if (obs.problem) lines.push(`(problem: ${obs.problem})`);
+  if (obs.timedOut) lines.push(`(no complete answer within ${obs.deadlineMs ?? Math.round(obs.ended - obs.started)} ms: the client gave up and went away)`);
   return lines.join('\n');
+}
+
+/** One recorded exchange, folded: the request as sent, the answer, the response as it came. */
+function exchangeBlock(e: Entry, role: string, includeUsage: boolean): string[] {
+  const request = e.call.raw ?? JSON.stringify(wireBody(e.call, includeUsage), null, 2);
+  const answer = e.call.raw === undefined && e.obs.status !== 0 ? answerText(answerOf(e.obs)) : '';
+  const how = [
+    e.call.stream ? 'stream' : 'JSON',
+    e.obs.timedOut ? `no complete answer (HTTP ${e.obs.status})` : `HTTP ${e.obs.status}`,
+    `${Math.round(e.obs.ended - e.obs.started)} ms`,
+  ];
+  return [
+    '<details>',
+    `<summary>Step ${e.step + 1}: <code>${html(e.label)}</code>${role ? ` (${role})` : ''}, ${how.join(', ')}</summary>`,
+    '',
+    `Request (POST /chat/completions${e.call.cancelAfter !== undefined ? `, cancelled after ${e.call.cancelAfter} events` : ''}):`,
+    '',
+    fence(request, e.call.raw === undefined ? 'json' : 'text'),
+    '',
+    ...(answer ? [e.obs.cancelled || e.obs.timedOut ? 'Partial answer:' : 'Answer:', '', fence(answer, 'text'), ''] : []),
+    'Response:',
+    '',
+    fence(responseText(e.obs), 'text'),
+    '',
+    '</details>',
+    '',
+  ];
 }
 
 /** REPORT.md for one failure: a bug report ready to file. */
@@ -157,7 +185,16 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
   const stepLine = (step: Step, i: number): string => {
     const what = describeStep(step);
     if ('send' in step) return `${i + 1}. ${what}: ${run(step.send, step.stream ?? false)}`;
-    if ('burst' in step) return `${i + 1}. ${what}: ${code(`${step.burst.map((n) => `./${fileFor(n, step.stream ?? false)} &`).join(' ')} wait`)}`;
+    if ('burst' in step) {
+      const members = step.burst.map((m) => memberOf(m, step));
+      const command = members
+        .map(({ name, stream, delayMs }) => (delayMs ? `(sleep ${delayMs / 1000}; ./${fileFor(name, stream)}) &` : `./${fileFor(name, stream)} &`))
+        .join(' ');
+      const cancels = members
+        .filter((m) => m.cancelAfter !== undefined)
+        .map((m) => `${m.name} goes away after ${m.cancelAfter} events (interrupt its script then; \`amnesia replay\` does it)`);
+      return `${i + 1}. ${what}: ${code(`${command} wait`)}${cancels.length > 0 ? `; ${cancels.join('; ')}` : ''}`;
+    }
     if ('continue' in step) return `${i + 1}. ${what}: ${run(step.continue, step.stream ?? false)}; ${derived('the continued conversation')}`;
     if ('cancel' in step) return `${i + 1}. ${what}: ${run(step.cancel, true)}, interrupted after ${step.after} events; ${derived('the continuation')}`;
     if ('stop' in step) return `${i + 1}. ${what}: ${run(step.stop, false)}; ${derived('the request with the stop string')}`;
@@ -174,6 +211,14 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     '',
     `**${v.kind}**: ${message}`,
     '',
+    ...(result.flaky
+      ? [
+          '**Flaky: did not reproduce.** This scenario failed once (its recording is below); shrunk, it passed when replayed on a fresh target' +
+            `${f.replay ? ' ("The replay that passed", below)' : ''}. A failure that comes and goes is still worth a look (a race, state a restart ` +
+            'does not clear, a load-dependent bug), but these steps are not a reliable reproduction.',
+          '',
+        ]
+      : []),
     '## Steps to reproduce',
     '',
     `Each request is a script in this folder; set \`AMNESIA_TARGET\` to send it elsewhere (default ${code(baseUrl)}) and \`OPENAI_API_KEY\` if the server wants a key.`,
@@ -194,7 +239,15 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
   if (v.expected) out.push('## Expected', '', `${expectedSource(rec, v)}:`, '', fence(answerText(v.expected), 'text'), '');
   else if (v.kind === 'shape') out.push('## Expected', '', 'A response with the Chat Completions shape (spec/properties.md, "Shape").', '');
   else if (v.kind === 'envelope') out.push('## Expected', '', 'A 4xx with the OpenAI error envelope `{"error":{"message","type","param","code"}}`.', '');
-  out.push('## Actual', '', badEntry ? `The answer of ${at(badEntry)}:` : 'The answer:', '', fence(v.actual ? answerText(v.actual) : message, 'text'), '');
+  else if (v.kind === 'hang')
+    out.push(
+      '## Expected',
+      '',
+      'A complete answer (a JSON body, or a stream that ends with `data: [DONE]`) within the deadline, which is generous (spec/properties.md, "Running a check").',
+      '',
+    );
+  const what = v.kind === 'hang' ? 'What came back for' : 'The answer of';
+  out.push('## Actual', '', badEntry ? `${what} ${at(badEntry)}:` : 'The answer:', '', fence(v.actual ? answerText(v.actual) : message, 'text'), '');
 
   const d = v.difference;
   if (d) {
@@ -217,31 +270,27 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     );
   }
 
-  const includeUsage = askedUsage(rec);
   const role = (i: number) =>
-    [i === v.entries[0] && v.entries.length > 1 ? 'reference' : '', i === bad ? 'wrong answer' : '', i === v.leakedFrom ? 'source of the wrong answer' : '']
+    [
+      i === v.entries[0] && v.entries.length > 1 ? 'reference' : '',
+      i === bad ? (v.kind === 'hang' ? 'no answer' : 'wrong answer') : '',
+      i === v.leakedFrom ? 'source of the wrong answer' : '',
+    ]
       .filter(Boolean)
       .join(', ');
   out.push('## Recorded exchanges', '');
-  for (const i of involved) {
-    const e = rec.entries[i]!;
-    const request = e.call.raw ?? JSON.stringify(wireBody(e.call, includeUsage), null, 2);
-    const answer = e.call.raw === undefined ? answerText(answerOf(e.obs)) : '';
+  for (const i of involved) out.push(...exchangeBlock(rec.entries[i]!, role(i), askedUsage(rec)));
+
+  const replay = f.replay;
+  if (result.flaky && replay) {
     out.push(
-      '<details>',
-      `<summary>Step ${e.step + 1}: <code>${html(e.label)}</code> (${role(i)}), ${e.call.stream ? 'stream' : 'JSON'}, HTTP ${e.obs.status}, ${Math.round(e.obs.ended - e.obs.started)} ms</summary>`,
+      '## The replay that passed',
       '',
-      `Request (POST /chat/completions${e.call.cancelAfter !== undefined ? `, cancelled after ${e.call.cancelAfter} events` : ''}):`,
+      'The shrunk scenario, replayed on a fresh target, met every rule:',
       '',
-      fence(request, e.call.raw === undefined ? 'json' : 'text'),
+      ...replay.scenario.steps.map((step, i) => `${i + 1}. ${describeStep(step)}`),
       '',
-      ...(answer ? [e.obs.cancelled ? 'Partial answer:' : 'Answer:', '', fence(answer, 'text'), ''] : []),
-      'Response:',
-      '',
-      fence(responseText(e.obs), 'text'),
-      '',
-      '</details>',
-      '',
+      ...replay.entries.flatMap((e) => exchangeBlock(e, '', askedUsage(replay))),
     );
   }
 
@@ -257,7 +306,8 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
 
 /**
  * Writes `dir/<property>/` (replacing an existing one): scenario.json, a script per request, and
- * REPORT.md. Returns the folder.
+ * REPORT.md; for a flaky failure also recording.json (the failing run) and replay-recording.json
+ * (the passing replay). Returns the folder.
  */
 export function writeFailureReport(dir: string, result: PropertyResult, target: string, model: string): string {
   const f = result.failure;
@@ -273,5 +323,10 @@ export function writeFailureReport(dir: string, result: PropertyResult, target: 
     chmodSync(path, 0o755); // explicitly: the mode given to writeFileSync is subject to the umask
   }
   writeFileSync(join(folder, 'REPORT.md'), reportMarkdown(result, target, model));
+  if (result.flaky) {
+    // Both runs as data (checked again offline by the same rules): the failing one, and the passing replay.
+    writeFileSync(join(folder, 'recording.json'), `${JSON.stringify(f.recording, null, 2)}\n`);
+    if (f.replay) writeFileSync(join(folder, 'replay-recording.json'), `${JSON.stringify(f.replay, null, 2)}\n`);
+  }
   return folder;
 }

@@ -1,7 +1,7 @@
 // GitHub Actions: annotations and the step summary.
 import { describe, expect, it } from 'vitest';
 import { escapeData, escapeProperty, githubAnnotations, githubStepSummary } from './github.ts';
-import { failed, report, skipped } from './testing.ts';
+import { failed, flaky, report, short, skipped } from './testing.ts';
 
 describe('GitHub output', () => {
   it('escapes workflow-command data and properties', () => {
@@ -24,6 +24,15 @@ describe('GitHub output', () => {
     const lines = githubAnnotations({ ...report, results: many });
     expect(lines).toHaveLength(10);
     expect(lines[3]).toMatch(/^::error title=amnesia p3%3A a%2C b::/);
+  });
+
+  it('says flaky and short passes in the annotations and the table', () => {
+    const r = { ...report, results: [flaky, short] };
+    expect(githubAnnotations(r)[0]).toMatch(/^::error title=amnesia concurrency-independence \(flaky\)::flaky: did not reproduce; history: /);
+    const md = githubStepSummary(r);
+    expect(md).toContain('| concurrency-independence | ⚠️ FLAKY | 12 | 40 |');
+    expect(md).toContain('| cancel-no-trace | ⚠️ PASS (12 of 25 scenarios: time budget) | 12 | 88 | 1.5 | 5 of 5 bursts overlapped |');
+    expect(md).toContain('### concurrency-independence (flaky: did not reproduce)');
   });
 
   it('writes a markdown step summary with the table and each violation', () => {

@@ -1,7 +1,7 @@
 // For GitHub Actions: workflow-command annotations on the run, and markdown for $GITHUB_STEP_SUMMARY.
 import type { CheckReport } from '../check-target.ts';
 import { code, fence } from './markdown.ts';
-import { capabilityLine, countLine, note, seconds } from './summary.ts';
+import { capabilityLine, countLine, note, resultCell, seconds } from './summary.ts';
 import { describeViolation, failureText } from './text.ts';
 
 /** Workflow-command data (the message after `::`). */
@@ -23,7 +23,9 @@ export function githubAnnotations(report: CheckReport): string[] {
   return [
     ...failed.map(
       (r) =>
-        `::error title=${escapeProperty(`amnesia ${r.property}`)}::${escapeData(r.failure ? describeViolation(r.failure.recording, r.failure.violation) : `${r.property} failed`)}`,
+        `::error title=${escapeProperty(`amnesia ${r.property}${r.flaky ? ' (flaky)' : ''}`)}::${escapeData(
+          `${r.flaky ? 'flaky: did not reproduce; ' : ''}${r.failure ? describeViolation(r.failure.recording, r.failure.violation) : (r.reason ?? `${r.property} failed`)}`,
+        )}`,
     ),
     ...skipped.map((r) => `::notice title=${escapeProperty(`amnesia ${r.property} skipped`)}::${escapeData(r.reason ?? 'skipped')}`),
   ];
@@ -35,19 +37,22 @@ const cell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').repla
 /** Markdown for $GITHUB_STEP_SUMMARY: the summary table, then each failure's violation. */
 export function githubStepSummary(report: CheckReport): string {
   const failures = report.results.filter((r) => r.status === 'failed');
-  const icon = { passed: '✅ PASS', failed: '❌ FAIL', skipped: '⏭️ SKIP' } as const;
+  const icon = (r: (typeof report.results)[number]) =>
+    `${r.status === 'passed' ? (r.scenarios < r.asked ? '⚠️' : '✅') : r.status === 'skipped' ? '⏭️' : r.flaky ? '⚠️' : '❌'} ${resultCell(r)}`;
   const out = [
     `## amnesia check: ${failures.length === 0 ? 'no property failed' : `${failures.length} failed`}`,
     '',
-    `Target ${code(report.target)}, model ${code(report.model)}, seed ${report.seed}. Capabilities: ${capabilityLine(report)}.`,
+    `Target ${code(report.target)}, model ${code(report.model)}, seed ${report.seed}${report.requestTimeoutMs !== undefined ? `, request deadline ${seconds(report.requestTimeoutMs)} s` : ''}. Capabilities: ${capabilityLine(report)}.`,
     '',
+    ...(report.notes ?? []).flatMap((n) => [`Note: ${n}.`, '']),
     '| property | result | scenarios | requests | seconds | note |',
     '|---|---|---:|---:|---:|---|',
-    ...report.results.map((r) => `| ${cell(r.property)} | ${icon[r.status]} | ${r.scenarios} | ${r.requests} | ${seconds(r.ms)} | ${cell(note(r))} |`),
+    ...report.results.map((r) => `| ${cell(r.property)} | ${icon(r)} | ${r.scenarios} | ${r.requests} | ${seconds(r.ms)} | ${cell(note(r))} |`),
     '',
     countLine(report),
     '',
   ];
-  for (const r of failures) out.push(`### ${r.property}`, '', `${r.statement}.`, '', fence(failureText(r), 'text'), '');
+  for (const r of failures)
+    out.push(`### ${r.property}${r.flaky ? ' (flaky: did not reproduce)' : ''}`, '', `${r.statement}.`, '', fence(failureText(r), 'text'), '');
   return out.join('\n');
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Recording } from '../record.ts';
 import { junitXml } from './junit.ts';
-import { failed, recording, report, skipped, TARGET } from './testing.ts';
+import { failed, flaky, recording, report, short, skipped, TARGET } from './testing.ts';
 
 /** A small well-formedness check: balanced tags, quoted attributes, no raw `<` or stray `&`, legal characters only. */
 function assertWellFormed(xml: string): void {
@@ -38,6 +38,17 @@ describe('junitXml', () => {
     expect(xml).toMatch(/<failure message="p1 at step 3 answered differently[^"]*" type="history">history: p1 at step 3/);
     expect(xml).toContain('the wrong answer is the answer of p2 at step 2');
     expect(xml).toContain('fast-check seed 42, path &quot;3:0:1&quot;'.replace(/&quot;/g, '"'));
+  });
+
+  it('says flaky, and gives a testcase its scenarios, bursts and overlap when there is something to say', () => {
+    const xml = junitXml({ ...report, results: [flaky, short] });
+    assertWellFormed(xml);
+    expect(xml).toMatch(/<failure message="flaky: did not reproduce: p1 at step 3 answered differently[^"]*" type="history">flaky: did not reproduce\./);
+    expect(xml).toContain('<property name="flaky" value="did not reproduce"/>');
+    expect(xml).toContain('<property name="bursts" value="20"/>\n        <property name="bursts-overlapped" value="18"/>');
+    expect(xml).toContain(
+      '<property name="scenarios" value="12"/>\n        <property name="asked" value="25"/>\n        <property name="stopped" value="time budget"/>',
+    );
   });
 
   it('escapes markup and quotes, and strips characters XML 1.0 cannot hold', () => {

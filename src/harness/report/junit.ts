@@ -15,6 +15,20 @@ export function xmlAttr(s: string): string {
   return xmlText(s).replace(/"/g, '&quot;').replace(/'/g, '&apos;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;');
 }
 
+/**
+ * A testcase's own properties (as pytest writes them), when there is something to say: fewer
+ * scenarios than asked, bursts and their overlap, a failure that did not reproduce.
+ */
+function testcaseProperties(r: PropertyResult): string[] {
+  const props: Array<[string, string | number]> = [];
+  if (r.status !== 'skipped' && r.scenarios < r.asked) props.push(['scenarios', r.scenarios], ['asked', r.asked]);
+  if (r.budgetSpent) props.push(['stopped', 'time budget']);
+  if (r.bursts && r.bursts.sent > 0) props.push(['bursts', r.bursts.sent], ['bursts-overlapped', r.bursts.overlapped]);
+  if (r.flaky) props.push(['flaky', 'did not reproduce']);
+  if (props.length === 0) return [];
+  return ['      <properties>', ...props.map(([k, v]) => `        <property name="${xmlAttr(k)}" value="${xmlAttr(String(v))}"/>`), '      </properties>'];
+}
+
 export function junitXml(report: CheckReport): string {
   const count = (s: PropertyResult['status']) => report.results.filter((r) => r.status === s).length;
   const time = (ms: number) => (ms / 1000).toFixed(3);
@@ -32,18 +46,21 @@ export function junitXml(report: CheckReport): string {
   ];
   for (const r of report.results) {
     const open = `    <testcase classname="${xmlAttr(`amnesia.${report.target}`)}" name="${xmlAttr(r.property)}" time="${time(r.ms)}"`;
+    const props = testcaseProperties(r);
     if (r.status === 'passed') {
-      out.push(`${open}/>`);
+      out.push(...(props.length > 0 ? [`${open}>`, ...props, '    </testcase>'] : [`${open}/>`]));
     } else if (r.status === 'skipped') {
-      out.push(`${open}>`, `      <skipped message="${xmlAttr(r.reason ?? 'skipped')}"/>`, '    </testcase>');
+      out.push(`${open}>`, ...props, `      <skipped message="${xmlAttr(r.reason ?? 'skipped')}"/>`, '    </testcase>');
     } else if (!r.failure) {
-      // Infrastructure (a timeout, a missing endpoint), not a violated property.
-      out.push(`${open}>`, `      <error message="${xmlAttr(r.reason ?? 'error')}"/>`, '    </testcase>');
+      // Infrastructure (a missing endpoint, a target that went away), not a violated property.
+      out.push(`${open}>`, ...props, `      <error message="${xmlAttr(r.reason ?? 'error')}"/>`, '    </testcase>');
     } else {
       const { recording, violation: v } = r.failure;
+      const message = `${r.flaky ? 'flaky: did not reproduce: ' : ''}${violationMessage(recording, v)}`;
       out.push(
         `${open}>`,
-        `      <failure message="${xmlAttr(violationMessage(recording, v))}" type="${xmlAttr(v.kind)}">${xmlText(failureText(r))}</failure>`,
+        ...props,
+        `      <failure message="${xmlAttr(message)}" type="${xmlAttr(v.kind)}">${xmlText(failureText(r))}</failure>`,
         '    </testcase>',
       );
     }

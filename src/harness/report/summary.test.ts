@@ -1,7 +1,7 @@
 // The terminal: the summary table, and the progress line.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ProgressLine, summaryTable } from './summary.ts';
-import { report, TARGET } from './testing.ts';
+import { flaky, report, short, TARGET } from './testing.ts';
 
 describe('summaryTable', () => {
   const text = summaryTable(report);
@@ -21,6 +21,25 @@ describe('summaryTable', () => {
     expect(text).toContain(`target ${TARGET}, model gpt-oss-20b, seed 42`);
     expect(text).toContain('stream ✓ stream-usage ✓ tools ✓ tool-choice ✓ n ✗ seed ✓ seed-accepted ✓ logprobs ✓ flush ✗; deterministic in isolation ✓');
     expect(lines.at(-1)).toBe('3 properties: 1 passed, 1 failed, 1 skipped');
+  });
+});
+
+describe('summaryTable: what a result does not show by itself', () => {
+  const text = summaryTable({ ...report, results: [flaky, short], requestTimeoutMs: 12_500, notes: ['the target hung during x and cannot be reset'] });
+  const lines = text.split('\n');
+
+  it('flags a pass that ran fewer scenarios than asked, and says how many bursts overlapped', () => {
+    expect(lines[2]).toMatch(/^cancel-no-trace\s+PASS \(12 of 25 scenarios: time budget\)\s+12\s+88\s+1\.5\s+5 of 5 bursts overlapped$/);
+  });
+
+  it('says a failure that did not reproduce is flaky', () => {
+    expect(lines[1]).toMatch(/^concurrency-independence\s+FLAKY\s+.*flaky: did not reproduce; history: p1 at step 3 .*; 18 of 20 bursts overlapped$/);
+    expect(lines.at(-1)).toBe('2 properties: 1 passed, 1 failed (1 flaky), 0 skipped');
+  });
+
+  it('gives the request deadline and the notes', () => {
+    expect(text).toContain(`target ${TARGET}, model gpt-oss-20b, seed 42, request deadline 12.5 s`);
+    expect(text).toContain('note: the target hung during x and cannot be reset');
   });
 });
 

@@ -1,6 +1,7 @@
 // For a person at a terminal: the summary table after a check, and the progress line during it.
 // The row helpers are shared with the GitHub step summary.
 import type { Capability } from '../probe.ts';
+import { leftOutFields } from '../probe-fields.ts';
 import type { PropertyResult, SearchOptions } from '../search.ts';
 import type { CheckReport } from '../check-target.ts';
 import { violationMessage } from './text.ts';
@@ -22,7 +23,18 @@ const CAPABILITY_LABELS = {
 
 export const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
-/** The note column, on one line: why a property was skipped, or what broke. */
+/** The result column: PASS, FAIL, FLAKY or SKIP; a pass that ran fewer scenarios than asked says so. */
+export function resultCell(r: PropertyResult): string {
+  if (r.status === 'failed' && r.flaky) return 'FLAKY';
+  if (r.status === 'passed' && r.scenarios < r.asked) return `PASS (${r.scenarios} of ${r.asked} scenarios${r.budgetSpent ? ': time budget' : ''})`;
+  return RESULT[r.status];
+}
+
+/** How many bursts overlapped in time, for a property that sent any. */
+export const burstNote = (r: PropertyResult): string | undefined =>
+  r.bursts && r.bursts.sent > 0 ? `${r.bursts.overlapped} of ${r.bursts.sent} bursts overlapped` : undefined;
+
+/** The note column, on one line: why a property was skipped, or what broke; how many bursts overlapped. */
 export function note(r: PropertyResult): string {
   const f = r.failure;
   const text =
@@ -30,27 +42,39 @@ export function note(r: PropertyResult): string {
       ? (r.reason ?? '')
       : r.status === 'failed'
         ? f
-          ? `${f.violation.kind}: ${violationMessage(f.recording, f.violation)}`
+          ? `${r.flaky ? 'flaky: did not reproduce; ' : ''}${f.violation.kind}: ${violationMessage(f.recording, f.violation)}`
           : (r.reason ?? 'failed')
         : '';
-  return text.replace(/\s*[\r\n]+\s*/g, ' ');
+  return [text, burstNote(r)]
+    .filter((t): t is string => t !== undefined && t !== '')
+    .join('; ')
+    .replace(/\s*[\r\n]+\s*/g, ' ');
 }
 
 export function capabilityLine(report: CheckReport): string {
   const caps = (Object.keys(CAPABILITY_LABELS) as Capability[]).map((c) => `${CAPABILITY_LABELS[c]} ${report.caps[c] ? '✓' : '✗'}`);
-  return `${caps.join(' ')}; deterministic in isolation ${report.caps.deterministic ? '✓' : '✗'}`;
+  const leftOut = report.caps.fields ? leftOutFields(report.caps.fields) : [];
+  const fields = leftOut.length > 0 ? `\nrequest fields left out of generated traffic: ${leftOut.join(', ')}` : '';
+  return `${caps.join(' ')}; deterministic in isolation ${report.caps.deterministic ? '✓' : '✗'}${fields}`;
 }
 
 export function countLine(report: CheckReport): string {
   const n = (s: PropertyResult['status']) => report.results.filter((r) => r.status === s).length;
   const total = report.results.length;
-  return `${total} ${total === 1 ? 'property' : 'properties'}: ${n('passed')} passed, ${n('failed')} failed, ${n('skipped')} skipped`;
+  const flaky = report.results.filter((r) => r.status === 'failed' && r.flaky).length;
+  return `${total} ${total === 1 ? 'property' : 'properties'}: ${n('passed')} passed, ${n('failed')} failed${flaky > 0 ? ` (${flaky} flaky)` : ''}, ${n('skipped')} skipped`;
+}
+
+/** The target line: what was checked, with which seed, and each request's deadline. */
+export function targetLine(report: CheckReport): string {
+  const deadline = report.requestTimeoutMs !== undefined ? `, request deadline ${seconds(report.requestTimeoutMs)} s` : '';
+  return `target ${report.target}, model ${report.model}, seed ${report.seed}${deadline}`;
 }
 
 /** A plain-text table for a terminal, then the target line and the counts. */
 export function summaryTable(report: CheckReport): string {
   const header = ['property', 'result', 'scenarios', 'requests', 'seconds', 'note'];
-  const rows = report.results.map((r) => [r.property, RESULT[r.status], String(r.scenarios), String(r.requests), seconds(r.ms), note(r)]);
+  const rows = report.results.map((r) => [r.property, resultCell(r), String(r.scenarios), String(r.requests), seconds(r.ms), note(r)]);
   const numeric = new Set([2, 3, 4]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>
@@ -62,8 +86,9 @@ export function summaryTable(report: CheckReport): string {
     line(header),
     ...rows.map(line),
     '',
-    `target ${report.target}, model ${report.model}, seed ${report.seed}`,
+    targetLine(report),
     capabilityLine(report),
+    ...(report.notes ?? []).map((n) => `note: ${n}`),
     countLine(report),
   ].join('\n');
 }

@@ -78,6 +78,7 @@ export const failed: PropertyResult = {
   statement: 'an identical request gets an identical answer whatever ran before it',
   status: 'failed',
   scenarios: 12,
+  asked: 25,
   requests: 40,
   ms: 3210,
   failure: { scenario, recording, violation, seed: 42, path: '3:0:1' },
@@ -87,6 +88,7 @@ export const passed: PropertyResult = {
   statement: 'the folded stream equals the JSON answer',
   status: 'passed',
   scenarios: 25,
+  asked: 25,
   requests: 88,
   ms: 1500,
 };
@@ -96,6 +98,7 @@ export const skipped: PropertyResult = {
   status: 'skipped',
   reason: 'the target lacks flush',
   scenarios: 0,
+  asked: 25,
   requests: 0,
   ms: 0,
 };
@@ -125,3 +128,22 @@ export function runWithFakeCurl(temp: string, script: string, env: Record<string
   execFileSync('bash', [join(dir, 'p.sh')], { env: { PATH: `${join(dir, 'bin')}:${process.env.PATH}`, FAKE_OUT: dir, ...env } });
   return { args: readFileSync(join(dir, 'args'), 'utf8').split('\n').slice(0, -1), stdin: readFileSync(join(dir, 'stdin'), 'utf8') };
 }
+
+/** The same failure, but its shrunk scenario passed when replayed: flaky. */
+export const flaky: PropertyResult = {
+  ...failed,
+  property: 'concurrency-independence',
+  flaky: true,
+  bursts: { sent: 20, overlapped: 18 },
+  failure: { ...failed.failure!, replay: { scenario: { ...scenario, steps: scenario.steps.slice(0, 3) }, entries: recording.entries.slice(0, 1) } },
+};
+
+/** A pass cut short by the time budget, with bursts. */
+export const short: PropertyResult = {
+  ...passed,
+  property: 'cancel-no-trace',
+  scenarios: 12,
+  asked: 25,
+  budgetSpent: true,
+  bursts: { sent: 5, overlapped: 5 },
+};

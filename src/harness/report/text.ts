@@ -22,15 +22,23 @@ export function describeViolation(rec: Recording, v: Violation): string {
   return lines.join('\n');
 }
 
-/** What a failure says in full: the violation, the steps, the replay data. */
+/** What a failure says in full: the violation, the steps, the replay data; for a flaky one, that it did not reproduce. */
 export function failureText(r: PropertyResult): string {
   const f = r.failure;
   if (!f) return `${r.property} failed`;
+  const flaky = r.flaky
+    ? [
+        `flaky: did not reproduce. This scenario failed once; shrunk, it passed when replayed on a fresh target${f.replay ? ` (${f.replay.entries.length} requests, no violation)` : ''}.`,
+        '',
+      ]
+    : [];
   return [
+    ...flaky,
     describeViolation(f.recording, f.violation),
     '',
     'steps:',
     ...f.scenario.steps.map((s, i) => `  ${i + 1}. ${describeStep(s)}`),
+    ...(r.flaky && f.replay ? ['', 'replayed (passed):', ...f.replay.scenario.steps.map((s, i) => `  ${i + 1}. ${describeStep(s)}`)] : []),
     '',
     `fast-check seed ${f.seed}, path ${JSON.stringify(f.path)}`,
   ].join('\n');

@@ -5,7 +5,22 @@ import { completion, recording } from './testing.ts';
 
 describe('findViolations', () => {
   test('applies the rules in this order', () => {
-    expect(RULES.map((r) => r.name)).toEqual(['envelope', 'shape', 'usage', 'equality', 'expectation', 'cache', 'truncation', 'stop']);
+    expect(RULES.map((r) => r.name)).toEqual([
+      'deadline',
+      'envelope',
+      'shape',
+      'usage',
+      'equality',
+      'expectation',
+      'cache',
+      'truncation',
+      'stop',
+      'logprobs',
+      'tool-calls',
+      'budget',
+      'choices',
+      'model',
+    ]);
   });
 
   test('reports the first violation of the first rule that has one', () => {

@@ -3,13 +3,19 @@
 // rule per file; a new rule is its file and a line in RULES.
 import type { Recording } from '../record.ts';
 import type { Violation } from '../violation.ts';
+import { budget } from './budget.ts';
 import { cache } from './cache.ts';
+import { choices } from './choices.ts';
+import { deadline } from './deadline.ts';
 import { envelope } from './envelope.ts';
 import { equality } from './equality.ts';
 import { expectation } from './expectation.ts';
+import { logprobs } from './logprobs.ts';
+import { model } from './model.ts';
 import { answersOf, type Rule, type RuleOptions } from './rule.ts';
 import { shape } from './shape.ts';
 import { stop } from './stop.ts';
+import { toolCalls } from './tool-calls.ts';
 import { truncation } from './truncation.ts';
 import { usage } from './usage.ts';
 
@@ -17,14 +23,20 @@ export type { Rule, RuleOptions } from './rule.ts';
 
 /** In order of precedence: a recording's violation is the first rule's first. */
 export const RULES: readonly Rule[] = [
+  deadline, // a request got a complete answer within its deadline (a hang is a verdict)
   envelope, // a malformed body gets a 4xx error envelope
   shape, // every answer has the Chat Completions shape
-  usage, // nondeterministic targets: identical requests, identical prompt_tokens
+  usage, // the same prompt (identical requests, or other sampling), the same prompt_tokens
   equality, // identical requests, identical answers (stream / concurrency / history)
   expectation, // a stored scenario's `expect: [{ equal }]`
   cache, // each answer equals the request's alone on a cold server
   truncation, // max_tokens k is a prefix of k + m
-  stop, // a stop string cuts the stop-free answer
+  stop, // no stop string in the content; a stop string cuts the stop-free answer
+  logprobs, // log-probs only when asked, numbers ≤ 0, the most likely alternatives, spelling the content
+  toolCalls, // tool calls only to functions the request declares and tool_choice allows
+  budget, // completion_tokens within n × the budget; cached and reasoning tokens parts of their totals
+  choices, // greedy n > 1: every choice the answer of the request alone
+  model, // every answer (and chunk) names the same model
 ];
 
 /**

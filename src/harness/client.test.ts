@@ -1,0 +1,88 @@
+// The client's deadline: a request with no complete answer by then is recorded (a hang is a verdict),
+// whatever the transport does with the abort signal; the probe's client throws instead. Hand-made
+// transports: one that answers at once, one that never answers (and ignores the signal), one that
+// sends headers and an event and then nothing. The deadlines (200 ms) are far from both behaviours
+// (at once, never), so no verdict here depends on how busy the machine is.
+import { describe, expect, test } from 'vitest';
+import { ChatClient, DeadlineError } from './client.ts';
+import type { ExchangeResponse, Transport } from './transport.ts';
+
+const encoder = new TextEncoder();
+const body = { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 };
+const completion = { object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] };
+const chunk = (delta: object) =>
+  `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
+
+const never = new Promise<never>(() => {});
+
+/** A transport whose every exchange is `respond`'s. */
+const transport = (respond: () => Promise<ExchangeResponse>): Transport => ({ name: 'hand-made', send: respond, sendOrigin: respond });
+
+const answersAtOnce = transport(async () => ({
+  status: 200,
+  headers: { 'content-type': 'application/json' },
+  body: (async function* () {
+    yield encoder.encode(JSON.stringify(completion));
+  })(),
+}));
+
+/** Never answers, and ignores the abort signal: the deadline must not rely on it. */
+const neverAnswers = transport(() => never);
+
+/** Headers and the role chunk, then nothing, ever. */
+const stallsMidStream = transport(async () => ({
+  status: 200,
+  headers: { 'content-type': 'text/event-stream' },
+  body: (async function* () {
+    yield encoder.encode(chunk({ role: 'assistant', content: '' }));
+    await never;
+  })(),
+}));
+
+const client = (t: Transport, onTimeout?: 'record' | 'throw') => new ChatClient(t, { includeUsage: true, timeoutMs: 200, ...(onTimeout ? { onTimeout } : {}) });
+
+describe('ChatClient deadlines', () => {
+  test('an answer within the deadline is not a timeout', async () => {
+    const obs = await client(answersAtOnce).chat({ body, stream: false });
+    expect(obs).toMatchObject({ status: 200, json: completion, cancelled: false });
+    expect(obs.timedOut).toBeUndefined();
+  });
+
+  test('no response at all: recorded as status 0, timed out, with the deadline', async () => {
+    const c = client(neverAnswers);
+    const obs = await c.chat({ body, stream: false });
+    expect(obs).toMatchObject({ status: 0, timedOut: true, deadlineMs: 200, cancelled: false });
+    expect(obs.ended - obs.started).toBeGreaterThanOrEqual(190);
+    expect(c.timeouts).toBe(1);
+    expect(await c.raw('{')).toMatchObject({ status: 0, timedOut: true });
+  });
+
+  test('a stream that stops midway: what came is kept', async () => {
+    const obs = await client(stallsMidStream).chat({ body, stream: true });
+    expect(obs).toMatchObject({ status: 200, timedOut: true, done: false, cancelled: false });
+    expect(obs.events).toHaveLength(1);
+  });
+
+  test('the probe throws instead, and so do the flush and the model list', async () => {
+    await expect(client(neverAnswers, 'throw').chat({ body, stream: false })).rejects.toBeInstanceOf(DeadlineError);
+    await expect(client(neverAnswers).flush()).rejects.toThrow(/cache flush got no answer within 200 ms/);
+    await expect(client(neverAnswers).models()).rejects.toBeInstanceOf(DeadlineError);
+  });
+});
+
+describe('ChatClient cancels', () => {
+  test('goes away after exactly `cancelAfter` events, however many came in one read', async () => {
+    // The whole stream in one chunk, [DONE] included, as a fast server on a socket delivers it.
+    const all = [chunk({ role: 'assistant', content: '' }), chunk({ content: 'a' }), chunk({ content: 'b' }), 'data: [DONE]\n\n'].join('');
+    const oneRead = transport(async () => ({
+      status: 200,
+      headers: { 'content-type': 'text/event-stream' },
+      body: (async function* () {
+        yield encoder.encode(all);
+      })(),
+    }));
+    const obs = await client(oneRead).chat({ body, stream: true, cancelAfter: 2 });
+    expect(obs).toMatchObject({ cancelled: true, done: false });
+    expect(obs.events).toHaveLength(2);
+  });
+});

@@ -1,0 +1,210 @@
+// The search around the rules: shrinking moves over burst members; the time budget, which is spent
+// (a pass that ran fewer scenarios than asked says so) and never leaves a scenario running; a hang
+// shrunk within a bounded number of deadlines; and a failure that does not happen again on a fresh
+// target, reported as flaky. Hand-made targets and a property of our own, so that only the search
+// is under test.
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { ChatClient } from './client.ts';
+import type { Capabilities } from './probe.ts';
+import type { HarnessProperty } from './properties.ts';
+import type { Scenario } from './scenario.ts';
+import { searchProperty, simplerScenarios, type Target } from './search.ts';
+import type { Exchange, ExchangeResponse, Transport } from './transport.ts';
+
+const encoder = new TextEncoder();
+const never = new Promise<never>(() => {});
+
+const caps: Capabilities = {
+  stream: true,
+  streamOptions: false,
+  tools: false,
+  toolChoice: false,
+  n: false,
+  seed: false,
+  seedAccepted: false,
+  logprobs: false,
+  flush: false,
+  deterministic: true,
+};
+
+const completion = (content: string) =>
+  JSON.stringify({
+    object: 'chat.completion',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+  });
+
+/** A target answering each request with its last message's text, as `answer` decides; `arrivals` records every request. */
+function target(answer: (text: string) => Promise<string | typeof never> | string, timeoutMs = 60_000): Target & { arrivals: string[] } {
+  const arrivals: string[] = [];
+  const send = async (x: Exchange): Promise<ExchangeResponse> => {
+    const text = (JSON.parse(x.body ?? '{}') as { messages: Array<{ content: string }> }).messages.at(-1)!.content;
+    arrivals.push(text);
+    const content = await answer(text);
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: (async function* () {
+        yield encoder.encode(completion(content));
+      })(),
+    };
+  };
+  const transport: Transport = { name: 'hand-made', send, sendOrigin: send };
+  return { client: new ChatClient(transport, { includeUsage: false, timeoutMs }), model: 'm', caps, arrivals };
+}
+
+const req = (text: string) => ({ model: 'm', messages: [{ role: 'user', content: text }] });
+
+/** Histories of 1–4 sends over requests whose texts are `texts`. */
+const property = (texts: string[]): HarnessProperty => ({
+  name: 'test-property',
+  statement: 'identical requests, identical answers',
+  needs: [],
+  deterministic: true,
+  scenarios: () =>
+    fc.array(fc.nat({ max: texts.length - 1 }), { minLength: 1, maxLength: 4 }).map((is): Scenario => ({
+      name: 'test-property',
+      requests: Object.fromEntries(texts.map((t, i) => [`p${i + 1}`, req(t)])),
+      steps: is.map((i) => ({ send: `p${i + 1}` })),
+    })),
+});
+
+const ctx = { maxTokens: 8, concurrency: 4 };
+
+describe('simplerScenarios over burst members', () => {
+  test('drops a member, sends a member the plain way or without its delay, splits the burst', () => {
+    const s: Scenario = {
+      name: 't',
+      requests: { p1: req('a'), p2: req('b'), p3: req('c') },
+      steps: [{ burst: ['p1', { send: 'p2', stream: true, cancelAfter: 2, delayMs: 30 }, { send: 'p3', delayMs: 10 }] }],
+    };
+    const steps = simplerScenarios(s).map((c) => JSON.stringify(c.steps));
+    expect(steps).toEqual(
+      expect.arrayContaining([
+        // a member dropped
+        JSON.stringify([
+          {
+            burst: [
+              { send: 'p2', stream: true, cancelAfter: 2, delayMs: 30 },
+              { send: 'p3', delayMs: 10 },
+            ],
+          },
+        ]),
+        JSON.stringify([{ burst: ['p1', { send: 'p3', delayMs: 10 }] }]),
+        // a member sent as the step sends names
+        JSON.stringify([{ burst: ['p1', { send: 'p2', stream: true, cancelAfter: 2, delayMs: 30 }, 'p3'] }]),
+        // a delay removed
+        JSON.stringify([{ burst: ['p1', { send: 'p2', stream: true, cancelAfter: 2 }, { send: 'p3', delayMs: 10 }] }]),
+      ]),
+    );
+    // A cancelled member stays cancelled (its cancel bounds it): never a plain member or a send of its own.
+    const uncancelled = simplerScenarios(s).some((c) =>
+      c.steps.some((st) =>
+        'burst' in st
+          ? st.burst.some((m) => m === 'p2' || (typeof m !== 'string' && m.send === 'p2' && m.cancelAfter === undefined))
+          : 'send' in st && st.send === 'p2',
+      ),
+    );
+    expect(uncancelled).toBe(false);
+    const plain: Scenario = { ...s, steps: [{ burst: ['p1', { send: 'p3', delayMs: 10 }] }] };
+    // split into sends (a delay means nothing alone)
+    expect(simplerScenarios(plain).map((c) => JSON.stringify(c.steps))).toContain(JSON.stringify([{ send: 'p1' }, { send: 'p3' }]));
+    // Two members left, one dropped: the other is a plain send.
+    const pair: Scenario = { ...s, steps: [{ burst: ['p1', { send: 'p2', stream: true, delayMs: 5 }] }] };
+    expect(simplerScenarios(pair).map((c) => JSON.stringify(c.steps))).toEqual(
+      expect.arrayContaining([JSON.stringify([{ send: 'p2', stream: true }]), JSON.stringify([{ send: 'p1' }])]),
+    );
+  });
+});
+
+describe('searchProperty', () => {
+  test('without a budget, runs are a count; a pass that ran them all is not flagged', async () => {
+    const t = target((text) => text);
+    const r = await searchProperty(t, property(['a', 'b']), { runs: 7, seed: 1 }, ctx);
+    expect(r).toMatchObject({ status: 'passed', scenarios: 7, asked: 7 });
+    expect(r.budgetSpent).toBeUndefined();
+  });
+
+  test('with a budget, it generates until the budget is spent, and no scenario is left running', async () => {
+    const t = target(async (text) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return text;
+    });
+    const r = await searchProperty(t, property(['a', 'b']), { runs: 1_000_000, asked: 25, seed: 1, timeBudgetMs: 300 }, ctx);
+    expect(r).toMatchObject({ status: 'passed', budgetSpent: true, asked: 25 });
+    expect(r.scenarios).toBeGreaterThan(0);
+    expect(r.scenarios).toBeLessThan(1_000_000);
+    const sent = t.arrivals.length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(t.arrivals.length, 'a request was sent after the search returned').toBe(sent);
+  });
+
+  test('a failure found within the budget is shrunk to the end, past the budget', async () => {
+    // A history leak (a request after a different one answers "leak"), each answer 150 ms late: the
+    // stored example alone (4 requests) outlasts the 300 ms budget.
+    let last = '';
+    const t = target(async (text) => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const out = last !== '' && last !== text ? 'leak' : text;
+      last = text;
+      return out;
+    });
+    t.reset = async () => {
+      last = '';
+    };
+    const example: Scenario = { name: 'e', requests: { p1: req('a'), p2: req('b') }, steps: [{ send: 'p1' }, { send: 'p1' }, { send: 'p2' }, { send: 'p2' }] };
+    const r = await searchProperty(t, property(['a', 'b']), { runs: 1_000_000, seed: 1, timeBudgetMs: 300, examples: [example] }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.flaky).toBeUndefined();
+    expect(r.failure!.scenario.steps).toEqual([{ send: 'p1' }, { send: 'p2' }, { send: 'p2' }]);
+    expect(r.ms).toBeGreaterThan(300);
+  });
+
+  test('a hang fails the property with a shrunk scenario, shrinking within a few deadlines', async () => {
+    const t = target((text) => (text === 'hang' ? never : text), 100);
+    const r = await searchProperty(t, property(['a', 'b', 'hang']), { runs: 50, seed: 1, hangShrinkRuns: 2 }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.flaky).toBeUndefined();
+    expect(r.failure!.violation.kind).toBe('hang');
+    expect(r.failure!.scenario.steps).toEqual([{ send: 'p3' }]);
+    expect(r.failure!.scenario.requests.p3).toEqual(req('hang'));
+    // The search's hang, at most 2 while shrinking, and the replay of the shrunk scenario.
+    expect(t.arrivals.filter((a) => a === 'hang').length).toBeLessThanOrEqual(4);
+  });
+
+  test('a failure that does not happen again on a fresh target is flaky: both runs kept, no minimal scenario', async () => {
+    // Wrong the first time a request is ever seen, right from then on.
+    const seen = new Set<string>();
+    const t = target((text) => {
+      const first = !seen.has(text);
+      seen.add(text);
+      return first ? text.toUpperCase() : text;
+    });
+    const r = await searchProperty(t, property(['a', 'b']), { runs: 50, seed: 1 }, ctx);
+    expect(r).toMatchObject({ status: 'failed', flaky: true });
+    const f = r.failure!;
+    expect(f.violation.kind).toBe('history');
+    expect(f.recording.scenario.steps).toEqual(f.scenario.steps);
+    expect(f.replay, 'the passing replay').toBeDefined();
+    expect(f.replay!.entries.every((e) => !e.obs.timedOut)).toBe(true);
+  });
+
+  test('a deterministic failure reproduces: the shrunk scenario, its replay as evidence', async () => {
+    // Answers "b" to a request after a different one: a history leak, every time.
+    let last = '';
+    const t = target((text) => {
+      const out = last !== '' && last !== text ? 'leak' : text;
+      last = text;
+      return out;
+    });
+    t.reset = async () => {
+      last = '';
+    };
+    const r = await searchProperty(t, property(['a', 'b']), { runs: 50, seed: 1 }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.flaky).toBeUndefined();
+    expect(r.failure!.replay).toBeUndefined();
+    expect(r.failure!.scenario.steps.length).toBeLessThanOrEqual(3);
+  });
+});
