@@ -4,7 +4,7 @@
 // The target: exo's mechanism (kv-trim-noop) found and shrunk in under 60 s on 2 cores.
 // Set BENCH_HARNESS_SEEDS (default 3) to change the number of seeds per failpoint.
 import fc from 'fast-check';
-import { FAILPOINTS } from '../src/engine/failpoints.ts';
+import { RUNTIME_FAILPOINTS } from '../src/engine/failpoints.ts';
 import { ChatClient } from '../src/harness/client.ts';
 import { historyIndependence } from '../src/harness/properties.ts';
 import { failpointCatchers } from '../properties/failpoint-catchers.ts';
@@ -29,7 +29,7 @@ async function findAndShrink(seeds: number): Promise<string> {
     '| failpoint | property | found and shrunk: median (s) | min–max (s) | requests in the shrunk scenario | scenarios run (median) | caught |',
     '|---|---|---:|---:|---:|---:|---:|',
   ];
-  for (const failpoint of FAILPOINTS) {
+  for (const failpoint of RUNTIME_FAILPOINTS) {
     const times: number[] = [];
     const sizes: number[] = [];
     const runs: number[] = [];

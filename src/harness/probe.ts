@@ -4,6 +4,7 @@
 import { answerOf, sameAnswer } from './answer.ts';
 import type { ChatClient, Observation } from './client.ts';
 import { UnreachableError } from './transport.ts';
+import { probeFields, usableSupport, type FieldSupportMap } from './probe-fields.ts';
 
 /**
  * `seed`: seeded requests at temperature 1 were reproducible in isolation, so generated requests may
@@ -14,6 +15,10 @@ export type Capability = 'stream' | 'streamOptions' | 'tools' | 'toolChoice' | '
 export interface Capabilities extends Record<Capability, boolean> {
   /** Identical requests sent one after another, alone, got identical answers. */
   deterministic: boolean;
+  /** What each optional request field does on this target (probe-fields.ts); absent: not probed, all taken as usable. */
+  fields?: FieldSupportMap;
+  /** Choice i of a seeded request with n choices answers as the request with seed + i (the reference server's seeding). */
+  nSeedOffset?: boolean;
 }
 
 const PROBE_TOOL = {
@@ -60,14 +65,28 @@ export async function probe(client: ChatClient, model: string, calibrationRuns =
     if (flush) await client.flush();
     seeded.push(await json({ temperature: 1, seed: 1 }));
   }
+  const seedAccepted = seeded.every(ok);
+  const seedReproducible = seedAccepted && sameAnswer(answerOf(seeded[0]!), answerOf(seeded[1]!));
+  const nWorks = ok(n) && answerOf(n).choices.length === 2;
+  let nSeedOffset = false;
+  if (nWorks && seedReproducible) {
+    if (flush) await client.flush();
+    const pair = answerOf(await json({ temperature: 1, seed: 1, n: 2 }));
+    if (flush) await client.flush();
+    const next = answerOf(await json({ temperature: 1, seed: 2 }));
+    nSeedOffset = pair.choices.length === 2 && JSON.stringify(pair.choices[1]) === JSON.stringify(next.choices[0]);
+  }
+  const fields = await probeFields(client, base, answerOf(first), { accepted: seedAccepted, reproducible: seedReproducible });
   return {
+    fields,
+    nSeedOffset,
     stream: ok(streamed) && streamed.events !== undefined && streamed.done === true,
     streamOptions: (withUsage.events ?? []).some((e) => typeof e === 'object' && e !== null && (e as { usage?: unknown }).usage),
     tools: ok(tools),
     toolChoice: ok(required),
-    n: ok(n) && answerOf(n).choices.length === 2,
-    seed: seeded.every(ok) && sameAnswer(answerOf(seeded[0]!), answerOf(seeded[1]!)),
-    seedAccepted: seeded.every(ok),
+    n: nWorks && usableSupport(fields.n),
+    seed: seedReproducible,
+    seedAccepted,
     logprobs: ok(logprobs) && answerOf(logprobs).choices[0]?.logprobs !== undefined,
     flush,
     deterministic: calibration.every((o) => ok(o) && sameAnswer(reference, answerOf(o))),

@@ -4,9 +4,11 @@
 // `amnesia check`, by properties/http.test.ts, and by anyone importing `amnesia`.
 import fc from 'fast-check';
 import { chatRequest } from './arbitraries/chat.ts';
-import type { ChatMessage, ChatRequest } from '../wire/chat-completions.ts';
+import { requestOptions, variantOptions, type OptionContext, type RequestField } from './arbitraries/options.ts';
+import type { ChatFunctionTool, ChatMessage, ChatRequest } from '../wire/chat-completions.ts';
 import type { Capabilities, Capability } from './probe.ts';
-import type { Body, Scenario, Step } from './scenario.ts';
+import { usableSupport } from './probe-fields.ts';
+import type { Body, BurstMember, Scenario, Step } from './scenario.ts';
 
 export interface GenerationContext {
   model: string;
@@ -31,15 +33,6 @@ export interface HarnessProperty {
 }
 
 // ── Request pools: prefix-related conversations ──────────────────────────────────────────────────
-
-/** A pool of requests and the steps over it; steps index the pool modulo its size, so they shrink apart. */
-interface Draft {
-  pool: Body[];
-  steps: Step[];
-}
-
-const idx = fc.nat({ max: 15 });
-const name = (i: number) => `#${i}`;
 
 /**
  * Conversations that share prefixes with `base`: itself, an extension (exo #1362 p1 → p2), a branch of
@@ -84,74 +77,215 @@ interface PoolOptions {
   sampling?: 'greedy' | 'seeded' | 'any';
   /** Ask for a tool call (tool_choice required) where the target supports it. */
   toolCalls?: boolean;
-  /** Same requests at max_tokens k and k + m. */
+  /** Weight budget changes among the variants (max_tokens k and k + m). */
   budgets?: boolean;
 }
 
-function pool(ctx: GenerationContext, options: PoolOptions = {}): fc.Arbitrary<Body[]> {
+/** What the probe lets traffic send (every field, when a caller built capabilities without probing fields). */
+function optionContext(ctx: GenerationContext, options: PoolOptions, tools: ChatFunctionTool[]): OptionContext {
+  const { caps } = ctx;
   // Seeds only where they were reproducible in isolation, except when seeds are what is checked.
-  const canSeed = ctx.caps.seed || (options.sampling === 'seeded' && ctx.caps.seedAccepted);
-  const mode = options.sampling === 'seeded' && canSeed ? 'seeded' : options.sampling === 'greedy' || !canSeed ? 'greedy' : 'any';
-  const sampling = fc.oneof(
-    ...(mode !== 'seeded' ? [fc.constant<Body>({ temperature: 0 })] : []),
-    ...(mode !== 'greedy' ? [fc.nat({ max: 1000 }).map((seed): Body => ({ temperature: 1, seed }))] : []),
-  );
-  const extras = fc.record({
-    logprobs: ctx.caps.logprobs ? fc.boolean() : fc.constant(false),
-    maxTokens: fc.integer({ min: 1, max: ctx.maxTokens }),
-  });
+  const canSeed = caps.seed || (options.sampling === 'seeded' && caps.seedAccepted);
+  const sampling = options.sampling === 'seeded' && canSeed ? 'seeded' : options.sampling === 'greedy' || !canSeed ? 'greedy' : 'any';
+  const probed = (key: string) => (caps.fields ? usableSupport(caps.fields[key as keyof typeof caps.fields]) : true);
+  const gate: Partial<Record<RequestField, boolean>> = { n: caps.n, logprobs: caps.logprobs, top_logprobs: caps.logprobs, tool_choice: caps.toolChoice };
+  return {
+    usable: (field) => gate[field] !== false && probed(field),
+    usableValue: (field, value) => probed(`${field}:${value}`) && (field !== 'tool_choice' || caps.toolChoice),
+    maxTokens: ctx.maxTokens,
+    sampling,
+    tools,
+    ...(options.toolCalls ? { requireToolCall: true } : {}),
+    ...(options.budgets ? { budgets: true } : {}),
+  };
+}
+
+const hasToolTurns = (messages: ChatMessage[]) =>
+  messages.some((m) => m.role === 'tool' || (m.role === 'assistant' && m.tool_calls && m.tool_calls.length > 0));
+
+/**
+ * Families of requests over prefix-related conversations: per conversation a body A (its options
+ * drawn over the whole contract, often the same options as its neighbours) and 1–3 siblings, A with
+ * one field changed, dropped or added — and, where its history allows, A without its tools.
+ */
+function families(ctx: GenerationContext, options: PoolOptions = {}): fc.Arbitrary<Body[][]> {
   const toolless = chatRequest.map(
     ({ tools: _t, ...r }) => ({ ...r, messages: r.messages.filter((m) => m.role !== 'tool' && !(m.role === 'assistant' && m.tool_calls)) }) as ChatRequest,
   );
   const base = ctx.caps.tools ? fc.oneof(chatRequest, toolless) : toolless;
   return base
     .filter((r) => r.messages.length > 0)
-    .chain((r) =>
-      fc.tuple(relatedConversations(r), sampling, extras).chain(([conversations, sampled, { logprobs, maxTokens }]) => {
-        const bodies = conversations.map((messages): Body => {
-          const body: Body = { model: ctx.model, messages, max_tokens: maxTokens, ...sampled };
-          if (r.tools && r.tools.length > 0 && ctx.caps.tools) body.tools = r.tools;
-          if (options.toolCalls && body.tools && ctx.caps.toolChoice) body.tool_choice = 'required';
-          if (logprobs) body.logprobs = true;
-          return body;
+    .chain((r) => {
+      // reasoning_effort is an option here (options.ts), so a sibling can drop it.
+      const tools = ctx.caps.tools && r.tools ? r.tools : [];
+      const opt = optionContext(ctx, options, tools);
+      const bodyOf = (messages: ChatMessage[], o: Record<string, unknown>, withTools = tools.length > 0): Body => ({
+        model: ctx.model,
+        messages,
+        ...(withTools ? { tools } : {}),
+        ...o,
+      });
+      const family = (messages: ChatMessage[], shared: Record<string, unknown>): fc.Arbitrary<Body[]> =>
+        fc.oneof({ weight: 2, arbitrary: fc.constant(shared) }, { weight: 1, arbitrary: requestOptions(opt) }).chain((o) => {
+          const toolsDropped =
+            tools.length > 0 && !hasToolTurns(messages) && !options.toolCalls
+              ? [
+                  fc.constant(
+                    bodyOf(messages, Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'tool_choice' && k !== 'parallel_tool_calls')), false),
+                  ),
+                ]
+              : [];
+          const sibling = fc.oneof(...[variantOptions(opt, o).map((v) => bodyOf(messages, v)), ...toolsDropped]);
+          return fc.array(sibling, { minLength: 1, maxLength: 3 }).map((siblings) => [bodyOf(messages, o), ...siblings]);
         });
-        // Per request, sometimes other sampling or a bigger budget (k vs k + m).
-        const variants = bodies.map((b) =>
-          fc.oneof(
-            { weight: 3, arbitrary: fc.constant(b) },
-            { weight: options.budgets ? 4 : 1, arbitrary: fc.integer({ min: 1, max: 8 }).map((m) => ({ ...b, max_tokens: (b.max_tokens as number) + m })) },
-            { weight: 1, arbitrary: sampling.map((s) => ({ ...b, temperature: undefined, seed: undefined, ...s })) },
-          ),
-        );
-        return fc.tuple(...variants).map((bs) => bs.map((b) => JSON.parse(JSON.stringify(b)) as Body));
-      }),
-    );
+      return fc
+        .tuple(relatedConversations(r), requestOptions(opt))
+        .chain(([conversations, shared]) => fc.tuple(...conversations.map((c) => family(c, shared))));
+    })
+    .map((fs) => fs.map((f) => f.map((b) => JSON.parse(JSON.stringify(b)) as Body)));
 }
 
-/** The scenario of a draft: only the requests its steps use, named p1, p2, … in order of first use. */
+/**
+ * A history over request families. A name is `#f.v` (family f, member v) or `#f.+v` (a sibling,
+ * never A itself, where the family has one), indices taken modulo the sizes, so they shrink apart;
+ * `#f.v!b` is that request with the long budget `LONG_BUDGETS[b]` (a stream a client abandons).
+ */
+interface Draft {
+  families: Body[][];
+  steps: Step[];
+}
+
+/**
+ * Budgets of a stream the client abandons: none (the server's default, up to the whole context) or
+ * a large one, as agent frameworks ask for. The server reserves room for them; a cancel must give
+ * it back (a request past the context gets a 4xx, which is no violation).
+ */
+const LONG_BUDGETS = [undefined, 4096, 32768] as const;
+
 export function draftToScenario(property: string, draft: Draft): Scenario {
-  const names = new Map<number, string>();
+  const names = new Map<Body, string>();
+  const longBudget = new Map<string, Body>();
   const nameOf = (ref: string) => {
-    const i = Number(ref.slice(1)) % draft.pool.length;
-    if (!names.has(i)) names.set(i, `p${names.size + 1}`);
-    return names.get(i)!;
+    const m = /^#(\d+)\.(\+?)(\d+)(?:!(\d+))?$/.exec(ref);
+    if (!m) throw new Error(`not a draft reference: ${ref}`);
+    const family = draft.families[Number(m[1]) % draft.families.length]!;
+    const v = Number(m[3]);
+    let body = m[2] === '+' && family.length > 1 ? family[1 + (v % (family.length - 1))]! : family[v % family.length]!;
+    if (m[4] !== undefined) {
+      const budget = LONG_BUDGETS[Number(m[4]) % LONG_BUDGETS.length];
+      const key = `${family.indexOf(body)}/${Number(m[1]) % draft.families.length}/${budget}`;
+      const { max_tokens: _m, max_completion_tokens: _c, ...rest } = body;
+      if (!longBudget.has(key)) longBudget.set(key, budget === undefined ? rest : { ...rest, max_tokens: budget });
+      body = longBudget.get(key)!;
+    }
+    if (!names.has(body)) names.set(body, `p${names.size + 1}`);
+    return names.get(body)!;
   };
   const steps: Step[] = draft.steps.map((s) => {
     if ('send' in s) return { ...s, send: nameOf(s.send) };
-    if ('burst' in s) return { ...s, burst: s.burst.map(nameOf) };
+    if ('burst' in s) return { ...s, burst: s.burst.map((m) => (typeof m === 'string' ? nameOf(m) : { ...m, send: nameOf(m.send) })) };
     if ('cancel' in s) return { ...s, cancel: nameOf(s.cancel) };
     if ('continue' in s) return { ...s, continue: nameOf(s.continue) };
     if ('stop' in s) return { ...s, stop: nameOf(s.stop) };
     return s;
   });
-  const requests = Object.fromEntries([...names].map(([i, n]) => [n, draft.pool[i]!]));
+  const requests = Object.fromEntries([...names].map(([body, n]) => [n, body]));
   return { name: property, requests, steps };
 }
 
-const scenarios = (property: string, poolArb: fc.Arbitrary<Body[]>, step: fc.Arbitrary<Step>, max = 6): fc.Arbitrary<Scenario> =>
-  fc.record({ pool: poolArb, steps: fc.array(step, { minLength: 1, maxLength: max }) }).map((d) => draftToScenario(property, d));
+// ── Moves: the patterns a history is made of ─────────────────────────────────────────────────────
 
-const send = (stream: fc.Arbitrary<boolean>) => fc.tuple(idx, stream).map(([i, s]): Step => (s ? { send: name(i), stream: true } : { send: name(i) }));
+interface Ref {
+  f: number;
+  v: number;
+}
+
+const ref: fc.Arbitrary<Ref> = fc.record({ f: fc.nat({ max: 15 }), v: fc.nat({ max: 7 }) });
+const member = (r: Ref) => `#${r.f}.${r.v}`;
+const requestA = (r: Ref) => `#${r.f}.0`;
+const sibling = (r: Ref) => `#${r.f}.+${r.v}`;
+const sendStep = (name: string, stream: boolean): Step => (stream ? { send: name, stream: true } : { send: name });
+
+type Move = Step[];
+
+/** Send any request. */
+const sendMove = (stream: fc.Arbitrary<boolean>): fc.Arbitrary<Move> => fc.tuple(ref, stream).map(([r, s]) => [sendStep(member(r), s)]);
+
+/** The same request twice (in the same or another mode): state kept per option value shows on the second. */
+const repeatMove = (stream: fc.Arbitrary<boolean>): fc.Arbitrary<Move> =>
+  fc.tuple(ref, stream, stream).map(([r, s, t]) => [sendStep(member(r), s), sendStep(member(r), t)]);
+
+/** A, A with one field changed, A. */
+const sandwichMove = (stream: fc.Arbitrary<boolean>): fc.Arbitrary<Move> =>
+  fc.tuple(ref, stream).map(([r, s]) => [sendStep(requestA(r), s), sendStep(sibling(r), s), sendStep(requestA(r), s)]);
+
+/** A sibling (A with a field, or without one), then A: a default the first left behind shows on the second. */
+const stickyMove = (stream: fc.Arbitrary<boolean>): fc.Arbitrary<Move> =>
+  fc.tuple(ref, stream).map(([r, s]) => [sendStep(sibling(r), s), sendStep(requestA(r), s)]);
+
+/** Send a request, then the conversation continued from its answer. */
+const continueMove = (stream: fc.Arbitrary<boolean>): fc.Arbitrary<Move> =>
+  fc.tuple(ref, stream).map(([r, s]): Move => [{ continue: member(r), ...(s ? { stream: true } : {}) }]);
+
+/** The patterns of an ordinary history, all in one mode (`stream`). */
+const historyMoves = (stream: fc.Arbitrary<boolean>): fc.Arbitrary<Move> =>
+  fc.oneof(
+    { weight: 4, arbitrary: sendMove(stream) },
+    { weight: 2, arbitrary: repeatMove(stream) },
+    { weight: 2, arbitrary: sandwichMove(stream) },
+    { weight: 2, arbitrary: stickyMove(stream) },
+    { weight: 1, arbitrary: continueMove(stream) },
+  );
+
+/**
+ * Concurrent requests of every kind: JSON beside streams, cancels, arrivals staggered into another's
+ * prefill or stream (whatever the family holds: tool calls, n > 1, log-probs, long prompts); then,
+ * sometimes, one of them again alone, which is what equality compares it with.
+ */
+function burstMove(ctx: GenerationContext, options: { cancels: boolean }): fc.Arbitrary<Move> {
+  const memberArb = fc
+    .record({
+      r: ref,
+      stream: ctx.caps.stream ? fc.boolean() : fc.constant(false),
+      cancelAfter: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined, freq: options.cancels ? 3 : 8 }),
+      delayMs: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined, freq: 3 }),
+    })
+    .map(({ r, stream, cancelAfter, delayMs }): BurstMember => {
+      const cancel = stream && (options.cancels || cancelAfter !== undefined) ? cancelAfter : undefined;
+      if (!stream && delayMs === undefined) return member(r);
+      return {
+        send: member(r),
+        ...(stream ? { stream: true } : {}),
+        ...(cancel !== undefined ? { cancelAfter: cancel } : {}),
+        ...(delayMs !== undefined ? { delayMs } : {}),
+      };
+    });
+  return fc
+    .tuple(fc.array(memberArb, { minLength: 2, maxLength: Math.max(2, ctx.concurrency) }), fc.boolean(), fc.boolean())
+    .map(([members, again, stream]): Move => {
+      const burst: Step = { burst: members };
+      const first = members[0]!;
+      return again ? [burst, sendStep(typeof first === 'string' ? first : first.send, stream && ctx.caps.stream)] : [burst];
+    });
+}
+
+/**
+ * Abandoned streams with long budgets, in pairs, then a request: whatever a cancel holds (KV room, a
+ * slot, a queue place) must come back, or the later request waits for it — a hang.
+ */
+const cancelStormMove: fc.Arbitrary<Move> = fc
+  .tuple(fc.array(fc.tuple(ref, ref, fc.nat({ max: 2 })), { minLength: 1, maxLength: 4 }), ref, fc.integer({ min: 1, max: 3 }))
+  .map(([pairs, next, after]): Move => [
+    ...pairs.map(([a, b, budget]): Step => ({
+      burst: [a, b].map((r): BurstMember => ({ send: `${member(r)}!${budget}`, stream: true, cancelAfter: after })),
+    })),
+    sendStep(member(next), false),
+  ]);
+
+const scenarios = (property: string, familiesArb: fc.Arbitrary<Body[][]>, move: fc.Arbitrary<Move>, max = 5): fc.Arbitrary<Scenario> =>
+  fc
+    .record({ families: familiesArb, moves: fc.array(move, { minLength: 1, maxLength: max }) })
+    .map(({ families: fs, moves }) => draftToScenario(property, { families: fs, steps: moves.flat() }));
 
 // ── The properties ───────────────────────────────────────────────────────────────────────────────
 
@@ -160,18 +294,7 @@ export const historyIndependence: HarnessProperty = {
   statement: 'an identical request gets an identical answer whatever ran before it',
   needs: [],
   deterministic: true,
-  scenarios: (ctx) =>
-    fc.boolean().chain((stream) => {
-      const s = fc.constant(stream && ctx.caps.stream);
-      return scenarios(
-        'history-independence',
-        pool(ctx),
-        fc.oneof(
-          { weight: 4, arbitrary: send(s) },
-          { weight: 1, arbitrary: fc.tuple(idx, s).map(([i, st]): Step => ({ continue: name(i), ...(st ? { stream: true } : {}) })) },
-        ),
-      );
-    }),
+  scenarios: (ctx) => fc.boolean().chain((stream) => scenarios('history-independence', families(ctx), historyMoves(fc.constant(stream && ctx.caps.stream)))),
 };
 
 export const cacheTransparency: HarnessProperty = {
@@ -180,7 +303,10 @@ export const cacheTransparency: HarnessProperty = {
   needs: ['flush'],
   deterministic: true,
   coldBaseline: true,
-  scenarios: (ctx) => scenarios('cache-transparency', pool(ctx), send(fc.constant(false)), 4),
+  scenarios: (ctx) => {
+    const json = fc.constant(false);
+    return scenarios('cache-transparency', families(ctx), fc.oneof({ weight: 3, arbitrary: sendMove(json) }, sandwichMove(json), stickyMove(json)), 3);
+  },
 };
 
 export const concurrencyIndependence: HarnessProperty = {
@@ -191,11 +317,12 @@ export const concurrencyIndependence: HarnessProperty = {
   scenarios: (ctx) =>
     scenarios(
       'concurrency-independence',
-      pool(ctx),
+      families(ctx),
       fc.oneof(
-        send(fc.constant(false)),
-        fc.array(idx, { minLength: 2, maxLength: Math.max(2, ctx.concurrency) }).map((is): Step => ({ burst: is.map(name) })),
+        { weight: 1, arbitrary: sendMove(ctx.caps.stream ? fc.boolean() : fc.constant(false)) },
+        { weight: 2, arbitrary: burstMove(ctx, { cancels: false }) },
       ),
+      4,
     ),
 };
 
@@ -204,7 +331,7 @@ export const streamEquivalence: HarnessProperty = {
   statement: 'the folded stream equals the JSON answer: content, reasoning, tool calls, finish_reason, usage',
   needs: ['stream'],
   deterministic: true,
-  scenarios: (ctx) => scenarios('stream-equivalence', pool(ctx), send(fc.boolean())),
+  scenarios: (ctx) => scenarios('stream-equivalence', families(ctx), fc.oneof(sendMove(fc.boolean()), repeatMove(fc.boolean()), sandwichMove(fc.boolean()))),
 };
 
 export const cancelNoTrace: HarnessProperty = {
@@ -217,12 +344,17 @@ export const cancelNoTrace: HarnessProperty = {
   scenarios: (ctx) =>
     scenarios(
       'cancel-no-trace',
-      pool(ctx),
+      families(ctx),
       fc.oneof(
-        send(fc.constant(false)),
+        { weight: 2, arbitrary: sendMove(fc.constant(false)) },
         // Event 2 is the first delta after the role chunk: going away right when the answer starts is
         // the cancel whose partial answer a continuation re-renders token for token.
-        fc.tuple(idx, fc.oneof(fc.constant(2), fc.integer({ min: 1, max: 6 }))).map(([i, after]): Step => ({ cancel: name(i), after })),
+        {
+          weight: 2,
+          arbitrary: fc.tuple(ref, fc.oneof(fc.constant(2), fc.integer({ min: 1, max: 6 }))).map(([r, after]): Move => [{ cancel: member(r), after }]),
+        },
+        { weight: 1, arbitrary: burstMove(ctx, { cancels: true }) },
+        { weight: 1, arbitrary: cancelStormMove },
       ),
     ),
 };
@@ -232,7 +364,10 @@ export const truncationConsistency: HarnessProperty = {
   statement: 'with max_tokens k the answer is a prefix of the answer with k + m',
   needs: [],
   deterministic: true,
-  scenarios: (ctx) => scenarios('truncation-consistency', pool(ctx, { budgets: true }), send(fc.constant(false))),
+  scenarios: (ctx) => {
+    const json = fc.constant(false);
+    return scenarios('truncation-consistency', families(ctx, { budgets: true }), fc.oneof(sendMove(json), sandwichMove(json), stickyMove(json)));
+  },
 };
 
 export const stopSemantics: HarnessProperty = {
@@ -243,10 +378,10 @@ export const stopSemantics: HarnessProperty = {
   scenarios: (ctx) =>
     scenarios(
       'stop-semantics',
-      pool(ctx, { sampling: 'greedy' }),
+      families(ctx, { sampling: 'greedy' }),
       fc
-        .record({ i: idx, from: fc.nat({ max: 12 }), length: fc.integer({ min: 1, max: 3 }), stream: ctx.caps.stream ? fc.boolean() : fc.constant(false) })
-        .map(({ i, from, length, stream }): Step => ({ stop: name(i), from, length, ...(stream ? { stream: true } : {}) })),
+        .record({ r: ref, from: fc.nat({ max: 12 }), length: fc.integer({ min: 1, max: 3 }), stream: ctx.caps.stream ? fc.boolean() : fc.constant(false) })
+        .map(({ r, from, length, stream }): Move => [{ stop: member(r), from, length, ...(stream ? { stream: true } : {}) }]),
       3,
     ),
 };
@@ -256,7 +391,7 @@ export const toolCallAssembly: HarnessProperty = {
   statement: 'streamed tool calls are indexed from 0, open with id, type and name, and fold to the JSON answer',
   needs: ['stream', 'tools'],
   deterministic: true,
-  scenarios: (ctx) => scenarios('tool-call-assembly', pool(ctx, { toolCalls: true }), send(fc.boolean()), 4),
+  scenarios: (ctx) => scenarios('tool-call-assembly', families(ctx, { toolCalls: true }), fc.oneof(sendMove(fc.boolean()), repeatMove(fc.boolean())), 4),
 };
 
 export const usageCoherence: HarnessProperty = {
@@ -264,7 +399,10 @@ export const usageCoherence: HarnessProperty = {
   statement: 'usage adds up, and identical requests report identical prompt_tokens, streamed or not',
   needs: [],
   deterministic: false,
-  scenarios: (ctx) => scenarios('usage-coherence', pool(ctx), send(ctx.caps.stream && ctx.caps.streamOptions ? fc.boolean() : fc.constant(false)), 4),
+  scenarios: (ctx) => {
+    const stream = ctx.caps.stream && ctx.caps.streamOptions ? fc.boolean() : fc.constant(false);
+    return scenarios('usage-coherence', families(ctx), fc.oneof(sendMove(stream), sandwichMove(stream), repeatMove(stream)), 4);
+  },
 };
 
 /** Malformed bodies: broken JSON, wrong types, out-of-range values, unknown roles, dangling tool ids. */
@@ -333,9 +471,9 @@ export const errorEnvelope: HarnessProperty = {
   deterministic: true,
   scenarios: (ctx) =>
     fc
-      .tuple(pool(ctx), fc.array(malformed(ctx.model), { minLength: 1, maxLength: 4 }), idx)
-      .map(([p, bodies, i]) =>
-        draftToScenario('error-envelope', { pool: p, steps: [{ send: name(i) }, ...bodies.map((raw): Step => ({ raw })), { send: name(i) }] }),
+      .tuple(families(ctx), fc.array(malformed(ctx.model), { minLength: 1, maxLength: 4 }), ref)
+      .map(([fs, bodies, r]) =>
+        draftToScenario('error-envelope', { families: fs, steps: [{ send: member(r) }, ...bodies.map((raw): Step => ({ raw })), { send: member(r) }] }),
       ),
 };
 
@@ -344,7 +482,10 @@ export const seededReproducibility: HarnessProperty = {
   statement: 'a seeded request at temperature > 0 gets the same answer every time',
   needs: ['seedAccepted'],
   deterministic: true,
-  scenarios: (ctx) => scenarios('seeded-reproducibility', pool(ctx, { sampling: 'seeded' }), send(fc.constant(false))),
+  scenarios: (ctx) => {
+    const json = fc.constant(false);
+    return scenarios('seeded-reproducibility', families(ctx, { sampling: 'seeded' }), fc.oneof(sendMove(json), repeatMove(json), sandwichMove(json)));
+  },
 };
 
 export const properties: HarnessProperty[] = [
