@@ -5,7 +5,7 @@
 import type { RuntimeOptions } from '../engine/runtime.ts';
 
 /** What the child tells its parent: where it listens, or why it could not start. */
-export type ChildMessage = { ready: { baseUrl: string; modelId: string } } | { error: string };
+export type ChildMessage = { ready: { baseUrl: string; modelId: string } } | { error: string; code?: string };
 
 const tell = (m: ChildMessage, then: () => void = () => {}) => (process.send ? process.send(m, undefined, {}, then) : then());
 
@@ -24,5 +24,7 @@ try {
   if (!process.connected) process.exit(0);
   tell({ ready: { baseUrl: local.baseUrl, modelId: local.modelId } });
 } catch (e) {
-  tell({ error: (e as Error).message ?? String(e) }, () => process.exit(1));
+  // The code travels too: a native engine that is not built is reported as the CLI reports it in-process.
+  const code = (e as NodeJS.ErrnoException).code;
+  tell({ error: (e as Error).message ?? String(e), ...(typeof code === 'string' ? { code } : {}) }, () => process.exit(1));
 }

@@ -78,14 +78,15 @@ class Child {
     this.proc.stderr?.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     this.proc.once('exit', () => (this.exited = true));
     this.ready = new Promise((resolve, reject) => {
-      const fail = (why: string) => {
+      const fail = (why: string, error?: Error) => {
         clearTimeout(timer);
         void this.stop(0);
-        reject(new Error(`the embedded server ${why}${this.stderr ? `:\n${tail(this.stderr)}` : ''}`));
+        reject(error ?? new Error(`the embedded server ${why}${this.stderr ? `:\n${tail(this.stderr)}` : ''}`));
       };
       const timer = setTimeout(() => fail(`did not start within ${startTimeoutMs} ms`), startTimeoutMs);
       this.proc.on('message', (m: ChildMessage) => {
-        if ('error' in m) return fail(`did not start: ${m.error}`);
+        // An error with a code (the native engine not built) is the child's own, passed on as it is.
+        if ('error' in m) return fail(`did not start: ${m.error}`, m.code !== undefined ? Object.assign(new Error(m.error), { code: m.code }) : undefined);
         clearTimeout(timer);
         // From now on the child does not keep this process alive (the exit hook ends it).
         this.proc.unref();
