@@ -159,15 +159,4 @@ describe('bursts', () => {
     // A long prompt (a prefill over the sliding window) beside others.
     expect(members.some(({ body }) => JSON.stringify(body.messages).includes('Summarise:'))).toBe(true);
   });
-
-  test('cancel storms: abandoned streams without a budget or with a long one, then a request', () => {
-    const scenarios = sample('cancel-no-trace', context(), 150);
-    const longCancels = scenarios.flatMap((s) =>
-      s.steps.flatMap((st) =>
-        'burst' in st ? st.burst.filter((m) => typeof m !== 'string' && m.cancelAfter !== undefined).map((m) => s.requests[(m as { send: string }).send]!) : [],
-      ),
-    );
-    expect(longCancels.some((b) => b.max_tokens === undefined && b.max_completion_tokens === undefined)).toBe(true);
-    expect(longCancels.some((b) => b.max_tokens === 32768)).toBe(true);
-  });
 });

@@ -147,37 +147,21 @@ function families(ctx: GenerationContext, options: PoolOptions = {}): fc.Arbitra
 
 /**
  * A history over request families. A name is `#f.v` (family f, member v) or `#f.+v` (a sibling,
- * never A itself, where the family has one), indices taken modulo the sizes, so they shrink apart;
- * `#f.v!b` is that request with the long budget `LONG_BUDGETS[b]` (a stream a client abandons).
+ * never A itself, where the family has one), indices taken modulo the sizes, so they shrink apart.
  */
 interface Draft {
   families: Body[][];
   steps: Step[];
 }
 
-/**
- * Budgets of a stream the client abandons: none (the server's default, up to the whole context) or
- * a large one, as agent frameworks ask for. The server reserves room for them; a cancel must give
- * it back (a request past the context gets a 4xx, which is no violation).
- */
-const LONG_BUDGETS = [undefined, 4096, 32768] as const;
-
 export function draftToScenario(property: string, draft: Draft): Scenario {
   const names = new Map<Body, string>();
-  const longBudget = new Map<string, Body>();
   const nameOf = (ref: string) => {
-    const m = /^#(\d+)\.(\+?)(\d+)(?:!(\d+))?$/.exec(ref);
+    const m = /^#(\d+)\.(\+?)(\d+)$/.exec(ref);
     if (!m) throw new Error(`not a draft reference: ${ref}`);
     const family = draft.families[Number(m[1]) % draft.families.length]!;
     const v = Number(m[3]);
-    let body = m[2] === '+' && family.length > 1 ? family[1 + (v % (family.length - 1))]! : family[v % family.length]!;
-    if (m[4] !== undefined) {
-      const budget = LONG_BUDGETS[Number(m[4]) % LONG_BUDGETS.length];
-      const key = `${family.indexOf(body)}/${Number(m[1]) % draft.families.length}/${budget}`;
-      const { max_tokens: _m, max_completion_tokens: _c, ...rest } = body;
-      if (!longBudget.has(key)) longBudget.set(key, budget === undefined ? rest : { ...rest, max_tokens: budget });
-      body = longBudget.get(key)!;
-    }
+    const body = m[2] === '+' && family.length > 1 ? family[1 + (v % (family.length - 1))]! : family[v % family.length]!;
     if (!names.has(body)) names.set(body, `p${names.size + 1}`);
     return names.get(body)!;
   };
@@ -269,19 +253,6 @@ function burstMove(ctx: GenerationContext, options: { cancels: boolean }): fc.Ar
     });
 }
 
-/**
- * Abandoned streams with long budgets, in pairs, then a request: whatever a cancel holds (KV room, a
- * slot, a queue place) must come back, or the later request waits for it — a hang.
- */
-const cancelStormMove: fc.Arbitrary<Move> = fc
-  .tuple(fc.array(fc.tuple(ref, ref, fc.nat({ max: 2 })), { minLength: 1, maxLength: 4 }), ref, fc.integer({ min: 1, max: 3 }))
-  .map(([pairs, next, after]): Move => [
-    ...pairs.map(([a, b, budget]): Step => ({
-      burst: [a, b].map((r): BurstMember => ({ send: `${member(r)}!${budget}`, stream: true, cancelAfter: after })),
-    })),
-    sendStep(member(next), false),
-  ]);
-
 const scenarios = (property: string, familiesArb: fc.Arbitrary<Body[][]>, move: fc.Arbitrary<Move>, max = 5): fc.Arbitrary<Scenario> =>
   fc
     .record({ families: familiesArb, moves: fc.array(move, { minLength: 1, maxLength: max }) })
@@ -354,7 +325,6 @@ export const cancelNoTrace: HarnessProperty = {
           arbitrary: fc.tuple(ref, fc.oneof(fc.constant(2), fc.integer({ min: 1, max: 6 }))).map(([r, after]): Move => [{ cancel: member(r), after }]),
         },
         { weight: 1, arbitrary: burstMove(ctx, { cancels: true }) },
-        { weight: 1, arbitrary: cancelStormMove },
       ),
     ),
 };
