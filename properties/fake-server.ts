@@ -12,7 +12,8 @@
 // code path), so the two agree by construction — except in the 'stream-drift' variant.
 import { createHash } from 'node:crypto';
 import { http, HttpResponse, type HttpHandler } from 'msw';
-import type { SetupServer } from 'msw/node';
+import { setupServer, type SetupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export type FakeVariant =
   /** Everything above, stateless: `check()` must pass every property. */
@@ -716,4 +717,25 @@ export function releaseResponseClones(server: SetupServer): void {
   server.events.on('response:mocked', ({ response }) => {
     void response.body?.cancel().catch(() => {});
   });
+}
+
+/**
+ * The msw server of a test file (listening from beforeAll to afterAll, fakes dropped after each
+ * test), and `fresh(variant)`: a new fake with its own state at its own host (`<variant>-<n>.<host>`),
+ * whose base URL it returns.
+ */
+export function useFakeServers(host: string): (variant: FakeVariant) => string {
+  const server = setupServer();
+  beforeAll(() => {
+    server.listen({ onUnhandledRequest: 'error' });
+    releaseResponseClones(server);
+  });
+  afterEach(() => server.resetHandlers());
+  afterAll(() => server.close());
+  let instances = 0;
+  return (variant) => {
+    const baseUrl = `http://${variant}-${++instances}.${host}/v1`;
+    server.use(...fakeServer({ variant, baseUrl }));
+    return baseUrl;
+  };
 }

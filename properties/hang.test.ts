@@ -11,26 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { requestCount } from '../src/harness/scenario.ts';
 import { check, replay } from '../src/api.ts';
-import { fakeServer, releaseResponseClones, type FakeVariant } from './fake-server.ts';
+import { useFakeServers } from './fake-server.ts';
 
-const server = setupServer();
-beforeAll(() => {
-  server.listen({ onUnhandledRequest: 'error' });
-  releaseResponseClones(server);
-});
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
-
-let instances = 0;
-function fresh(variant: FakeVariant): string {
-  const baseUrl = `http://${variant}-${++instances}.hang.amnesia.test/v1`;
-  server.use(...fakeServer({ variant, baseUrl }));
-  return baseUrl;
-}
+/** A fresh fake (its own state) at its own host; returns its base URL. */
+const fresh = useFakeServers('hang.amnesia.test');
 
 const DEADLINE_MS = 3000;
 const PROPERTIES = ['tool-call-assembly', 'truncation-consistency'];

@@ -3,28 +3,14 @@
 // property of `check()`, and each leaky fake must fail the property written for its class of bug,
 // shrunk to at most 4 requests, as a scenario that fails again on a fresh instance of the same fake
 // (a bug report anyone can replay) and passes on a fresh correct one.
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { ViolationKind } from '../src/harness/violation.ts';
 import { describeStep, requestCount } from '../src/harness/scenario.ts';
 import { check, replay } from '../src/api.ts';
-import { fakeServer, releaseResponseClones, type FakeVariant } from './fake-server.ts';
+import { useFakeServers, type FakeVariant } from './fake-server.ts';
 
-const server = setupServer();
-beforeAll(() => {
-  server.listen({ onUnhandledRequest: 'error' });
-  releaseResponseClones(server);
-});
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
-
-let instances = 0;
 /** A fresh fake (its own state) at its own host; returns its base URL. */
-function fresh(variant: FakeVariant): string {
-  const baseUrl = `http://${variant}-${++instances}.fake.amnesia.test/v1`;
-  server.use(...fakeServer({ variant, baseUrl }));
-  return baseUrl;
-}
+const fresh = useFakeServers('fake.amnesia.test');
 
 /** AMNESIA_LEAKY_LOG=1 prints each property's result. */
 const log = (line: string) => {
