@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { ChatClient, DeadlineError, type ChatCall, type Observation } from './client.ts';
 import type { Violation } from './violation.ts';
 import { probe, type Capabilities } from './probe.ts';
+import { largestBudget } from './arbitraries/options.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
 import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
-import { loadScenario, withModel, type Body, type Scenario } from './scenario.ts';
+import { loadScenario, stepNames, withModel, type Body, type Scenario } from './scenario.ts';
 import { httpTransport, UnreachableError, type Transport } from './transport.ts';
 
 /** A target the harness does not reach by URL: how to talk to it, and how to start it afresh. */
@@ -76,7 +77,10 @@ export interface CheckReport {
   seed: number;
   results: PropertyResult[];
   ok: boolean;
-  /** Each request's deadline, ms (derived from the probe, or `requestTimeoutMs`). */
+  /**
+   * The longest request deadline, ms: `requestTimeoutMs`, or derived from the probe for the largest
+   * request and burst the traffic sends (each request's own scales with its budget and burst).
+   */
   requestTimeoutMs?: number;
   /** What the reader should know about how the check ran (a target that hung and could not be reset). */
   notes?: string[];
@@ -84,8 +88,6 @@ export interface CheckReport {
 
 interface OpenTarget extends Target {
   name: string;
-  /** How the target is brought back to its starting state: a new server, a cache flush, or not at all. */
-  resetBy: 'restart' | 'flush' | undefined;
   /** The probe's slowest request, ms. */
   slowestProbeMs: number;
   requestTimeoutMs: number;
@@ -118,6 +120,19 @@ export function requestDeadline(slowestProbeMs: number, maxTokens: number, burst
   const scaled = 20 * slowestProbeMs * Math.max(1, maxTokens / PROBE_MAX_TOKENS) * Math.max(1, burst);
   return Math.ceil(Math.max(MIN_REQUEST_TIMEOUT_MS, scaled));
 }
+
+/** A request with no max_tokens: the deadline assumes this many. */
+const UNBOUNDED_TOKENS = 256;
+
+/** The tokens a call may wait for: its budget, or for a stream the client abandons, its events. */
+function callTokens(call: ChatCall): number {
+  const b = call.body;
+  const budget = typeof b.max_completion_tokens === 'number' ? b.max_completion_tokens : typeof b.max_tokens === 'number' ? b.max_tokens : UNBOUNDED_TOKENS;
+  return call.cancelAfter !== undefined ? Math.min(budget, call.cancelAfter) : budget;
+}
+
+/** One call's deadline (`requestDeadline` for its own budget and burst). */
+export const callDeadline = (slowestProbeMs: number, call: ChatCall): number => requestDeadline(slowestProbeMs, callTokens(call), call.burst ?? 1);
 
 /** A client that remembers the slowest answer it got (the probe's, for the deadline). */
 class TimedClient extends ChatClient {
@@ -165,7 +180,9 @@ export async function openTarget(options: TargetSpec, load: Load = { maxTokens: 
     }
     const slowestProbeMs = probeClient.slowestMs;
     const requestTimeoutMs = options.requestTimeoutMs ?? requestDeadline(slowestProbeMs, load.maxTokens, load.concurrency);
-    const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs: requestTimeoutMs });
+    // Each request's own deadline (its budget, its burst), unless one was given for all.
+    const deadlineOf = options.requestTimeoutMs === undefined ? (call: ChatCall) => callDeadline(slowestProbeMs, call) : undefined;
+    const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs: requestTimeoutMs, ...(deadlineOf ? { deadlineOf } : {}) });
     const reset = restart ?? (caps.flush ? async () => void (await client.flush()) : undefined);
     return {
       name: transport.name,
@@ -200,7 +217,8 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
   const checkStarted = Date.now();
   const selected = selectProperties(options.properties);
   const load = { maxTokens: options.maxTokens ?? 8, concurrency: options.concurrency ?? 4 };
-  const target = await openTarget(options, load);
+  // The deadline scales with the largest budget the traffic asks for (room for a tool call).
+  const target = await openTarget(options, { ...load, maxTokens: largestBudget(load.maxTokens) });
   const seed = options.seed ?? Date.now() % 2 ** 31;
   try {
     const examples = (options.scenarios ?? builtinScenarios()).map((s) => withModel(s, target.model));
@@ -271,15 +289,20 @@ export interface ReplayReport {
   ok: boolean;
 }
 
-/** A request with no max_tokens: the deadline assumes this many. */
-const UNBOUNDED_TOKENS = 256;
-
-/** The largest request and burst of a stored scenario. */
+/**
+ * The largest request and burst of a stored scenario. A request only ever sent as a stream the
+ * client abandons does not count: its cancel, not its budget, bounds its time.
+ */
 export function scenarioLoad(scenario: Scenario): Load {
   const tokens = (b: Body) =>
     typeof b.max_completion_tokens === 'number' ? b.max_completion_tokens : typeof b.max_tokens === 'number' ? b.max_tokens : UNBOUNDED_TOKENS;
+  const answered = new Set(
+    scenario.steps.flatMap((s) =>
+      'burst' in s ? s.burst.flatMap((m) => (typeof m === 'string' ? [m] : m.cancelAfter === undefined ? [m.send] : [])) : stepNames(s),
+    ),
+  );
   return {
-    maxTokens: Math.max(1, ...Object.values(scenario.requests).map(tokens)),
+    maxTokens: Math.max(1, ...Object.entries(scenario.requests).map(([name, b]) => (answered.has(name) ? tokens(b) : 1))),
     concurrency: Math.max(1, ...scenario.steps.map((s) => ('burst' in s ? s.burst.length : 1))),
   };
 }

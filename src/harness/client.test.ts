@@ -5,6 +5,7 @@
 // (at once, never), so no verdict here depends on how busy the machine is.
 import { describe, expect, test } from 'vitest';
 import { ChatClient, DeadlineError } from './client.ts';
+import { callDeadline } from './check-target.ts';
 import type { ExchangeResponse, Transport } from './transport.ts';
 
 const encoder = new TextEncoder();
@@ -61,6 +62,23 @@ describe('ChatClient deadlines', () => {
     const obs = await client(stallsMidStream).chat({ body, stream: true });
     expect(obs).toMatchObject({ status: 200, timedOut: true, done: false, cancelled: false });
     expect(obs.events).toHaveLength(1);
+  });
+
+  test("a call's own deadline, where one is given per call (its budget, its burst)", async () => {
+    const c = new ChatClient(neverAnswers, { includeUsage: true, timeoutMs: 5_000, deadlineOf: (call) => 100 * (call.burst ?? 1) });
+    expect(await c.chat({ body, stream: false, burst: 2 })).toMatchObject({ timedOut: true, deadlineMs: 200 });
+  });
+
+  test('per call: the deadline grows with the budget and the burst; an abandoned stream waits only for its events', () => {
+    const slowest = 200;
+    const call = (b: Record<string, unknown>, more: object = {}) => callDeadline(slowest, { body: { ...body, ...b }, stream: true, ...more });
+    expect(call({ max_tokens: 8 })).toBe(10_000); // the floor
+    expect(call({ max_tokens: 64 })).toBe(20 * slowest * 8);
+    expect(call({ max_tokens: 64 }, { burst: 4 })).toBe(20 * slowest * 8 * 4);
+    expect(call({ max_completion_tokens: 32, max_tokens: 64 })).toBe(20 * slowest * 4);
+    // No budget: 256 tokens assumed; abandoned after 2 events, only those.
+    expect(call({ max_tokens: undefined })).toBe(20 * slowest * 32);
+    expect(call({ max_tokens: 16384 }, { cancelAfter: 2 })).toBe(10_000);
   });
 
   test('the probe throws instead, and so do the flush and the model list', async () => {

@@ -12,6 +12,8 @@ export interface ChatCall {
   cancelAfter?: number;
   /** Sent verbatim instead of `body` (a malformed request). */
   raw?: string;
+  /** How many requests of a burst went out together with this one (itself included); 1 alone. */
+  burst?: number;
 }
 
 export interface Observation {
@@ -43,6 +45,8 @@ export interface ClientOptions {
   includeUsage: boolean;
   /** Per-request deadline, ms: the whole exchange, body included. */
   timeoutMs: number;
+  /** A deadline per call instead (its budget, its burst), ms; `timeoutMs` where it gives none. */
+  deadlineOf?: (call: ChatCall) => number;
   /**
    * A request past its deadline: recorded as an observation with `timedOut` (default; a hang is a
    * verdict), or thrown as a DeadlineError (the probe, which has no verdict to give).
@@ -120,7 +124,7 @@ export class ChatClient {
 
   async chat(call: ChatCall): Promise<Observation> {
     const started = this.now();
-    const deadline = new Deadline(this.options.timeoutMs);
+    const deadline = new Deadline(this.options.deadlineOf?.(call) ?? this.options.timeoutMs);
     const { controller } = deadline;
     let obs: Observation = { status: 0, cancelled: false, started, ended: started };
     try {

@@ -4,7 +4,7 @@
 // found refused or ignored.
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { REQUEST_FIELDS, type FieldSupport } from './arbitraries/options.ts';
+import { REQUEST_FIELDS, TOOL_CALL_BUDGET, type FieldSupport } from './arbitraries/options.ts';
 import { PROBED_VALUES, type FieldSupportMap } from './probe-fields.ts';
 import type { Capabilities } from './probe.ts';
 import { properties, type GenerationContext } from './properties.ts';
@@ -81,6 +81,21 @@ describe('request fields', () => {
     expect([...choices].some((c) => c?.includes('"function"'))).toBe(true);
   });
 
+  test('budgets: up to --max-tokens, and room for a tool call (half of TOOL_CALL_BUDGET or more) for half the requests with tools', () => {
+    const budget = (b: Body) => (b.max_tokens ?? b.max_completion_tokens) as number;
+    const bodies = sample('history-independence', context(), 200).flatMap(bodiesSent);
+    const withTools = bodies.filter((b) => b.tools !== undefined);
+    const roomy = withTools.filter((b) => budget(b) >= TOOL_CALL_BUDGET / 2);
+    expect(roomy.length).toBeGreaterThan(withTools.length / 4);
+    expect(Math.max(...withTools.map(budget))).toBe(TOOL_CALL_BUDGET);
+    // Siblings without tools keep A's budget (one field changed at a time); others stay small.
+    const bare = bodies.filter((b) => b.tools === undefined);
+    expect(bare.filter((b) => budget(b) > 8).length).toBeLessThan(bare.length / 4);
+    // A request that asks for a call always has room for one.
+    const calls = sample('tool-call-assembly', context(), 80).flatMap(bodiesSent);
+    expect(calls.filter((b) => b.tools !== undefined).every((b) => budget(b) >= TOOL_CALL_BUDGET / 2)).toBe(true);
+  });
+
   test('fields the probe found refused or ignored are never sent', () => {
     const fields = {
       ...everything(),
@@ -142,6 +157,24 @@ describe('patterns', () => {
     for (const f of ['n', 'stop', 'logprobs', 'max_tokens', 'seed', 'tool_choice', 'reasoning_effort']) expect(changed, f).toContain(f);
     for (const f of ['n', 'stop', 'logprobs', 'tool_choice', 'reasoning_effort', 'tools']) expect(dropped, f).toContain(f);
   });
+
+  test('the same request with other tools: one added, removed or replaced', () => {
+    const names = (b: Body) => ((b.tools as Array<{ function: { name: string } }> | undefined) ?? []).map((t) => t.function.name).sort();
+    const edits = { added: 0, removed: 0, replaced: 0 };
+    for (const s of histories) {
+      const bodies = bodiesSent(s);
+      for (let i = 0; i + 1 < bodies.length; i++) {
+        const [a, b] = [names(bodies[i]!), names(bodies[i + 1]!)];
+        if (JSON.stringify(difference(bodies[i]!, bodies[i + 1]!)) !== '["tools"]' || a.length === 0 || b.length === 0) continue;
+        if (b.length > a.length) edits.added++;
+        else if (b.length < a.length) edits.removed++;
+        else edits.replaced++;
+      }
+    }
+    expect(edits.added).toBeGreaterThan(5);
+    expect(edits.removed).toBeGreaterThan(5);
+    expect(edits.replaced).toBeGreaterThan(5);
+  });
 });
 
 describe('bursts', () => {
@@ -158,5 +191,28 @@ describe('bursts', () => {
     expect(members.some(({ body }) => body.tool_choice === 'required')).toBe(true);
     // A long prompt (a prefill over the sliding window) beside others.
     expect(members.some(({ body }) => JSON.stringify(body.messages).includes('Summarise:'))).toBe(true);
+  });
+
+  test('cancel storms: abandoned streams with long budgets (none, or up to past the context), then a request', () => {
+    const scenarios = sample('cancel-no-trace', context(), 150);
+    const longCancels = scenarios.flatMap((s) =>
+      s.steps.flatMap((st) =>
+        'burst' in st ? st.burst.filter((m) => typeof m !== 'string' && m.cancelAfter !== undefined).map((m) => s.requests[(m as { send: string }).send]!) : [],
+      ),
+    );
+    expect(longCancels.some((b) => b.max_tokens === undefined && b.max_completion_tokens === undefined)).toBe(true);
+    for (const k of [4096, 16384, 65536]) expect(longCancels.some((b) => b.max_tokens === k)).toBe(true);
+    // Never answered in full: a long budget is only ever sent as a stream the client abandons.
+    for (const s of scenarios) {
+      const long = Object.entries(s.requests).filter(
+        ([, b]) => ((b.max_tokens as number | undefined) ?? 0) > TOOL_CALL_BUDGET || (b.max_tokens === undefined && b.max_completion_tokens === undefined),
+      );
+      for (const [name] of long) {
+        for (const st of s.steps) {
+          if ('burst' in st) expect(st.burst.every((m) => (typeof m === 'string' ? m !== name : m.send !== name || m.cancelAfter !== undefined))).toBe(true);
+          else expect(sent(st)).not.toContain(name);
+        }
+      }
+    }
   });
 });

@@ -3,7 +3,7 @@
 // checked by the same rules (rules/); a property decides which traffic to send. Used by
 // `amnesia check`, by properties/http.test.ts, and by anyone importing `amnesia`.
 import fc from 'fast-check';
-import { chatRequest } from './arbitraries/chat.ts';
+import { chatRequest, toolCatalogue } from './arbitraries/chat.ts';
 import { requestOptions, variantOptions, type OptionContext, type RequestField } from './arbitraries/options.ts';
 import type { ChatFunctionTool, ChatMessage, ChatRequest } from '../wire/chat-completions.ts';
 import type { Capabilities, Capability } from './probe.ts';
@@ -104,6 +104,25 @@ const hasToolTurns = (messages: ChatMessage[]) =>
   messages.some((m) => m.role === 'tool' || (m.role === 'assistant' && m.tool_calls && m.tool_calls.length > 0));
 
 /**
+ * Another tool list for the same request: one tool of the catalogue added, one removed or one
+ * replaced — never a tool its history called or its tool_choice names (the request stays valid).
+ */
+function otherTools(tools: ChatFunctionTool[], messages: ChatMessage[], options: Record<string, unknown>): fc.Arbitrary<ChatFunctionTool[]> {
+  const named = (options.tool_choice as { function?: { name?: string } } | undefined)?.function?.name;
+  const used = new Set([...messages.flatMap((m) => (m.role === 'assistant' && m.tool_calls ? m.tool_calls.map((c) => c.function.name) : [])), named]);
+  const absent = toolCatalogue.filter((t) => !tools.some((u) => u.function.name === t.function.name));
+  const removable = tools.map((t, i) => i).filter((i) => !used.has(tools[i]!.function.name));
+  const edits: fc.Arbitrary<ChatFunctionTool[]>[] = [];
+  if (absent.length > 0) edits.push(fc.constantFrom(...absent).map((t) => [...tools, t]));
+  if (removable.length > 0) {
+    edits.push(fc.constantFrom(...removable).map((i) => tools.filter((_, j) => j !== i)));
+    if (absent.length > 0)
+      edits.push(fc.tuple(fc.constantFrom(...removable), fc.constantFrom(...absent)).map(([i, t]) => tools.map((u, j) => (j === i ? t : u))));
+  }
+  return edits.length > 0 ? fc.oneof(...edits) : fc.constant(tools);
+}
+
+/**
  * Families of requests over prefix-related conversations: per conversation a body A (its options
  * drawn over the whole contract, often the same options as its neighbours) and 1–3 siblings, A with
  * one field changed, dropped or added — and, where its history allows, A without its tools.
@@ -119,23 +138,19 @@ function families(ctx: GenerationContext, options: PoolOptions = {}): fc.Arbitra
       // reasoning_effort is an option here (options.ts), so a sibling can drop it.
       const tools = ctx.caps.tools && r.tools ? r.tools : [];
       const opt = optionContext(ctx, options, tools);
-      const bodyOf = (messages: ChatMessage[], o: Record<string, unknown>, withTools = tools.length > 0): Body => ({
+      const bodyOf = (messages: ChatMessage[], o: Record<string, unknown>, declared = tools): Body => ({
         model: ctx.model,
         messages,
-        ...(withTools ? { tools } : {}),
+        ...(declared.length > 0 ? { tools: declared } : {}),
         ...o,
       });
       const family = (messages: ChatMessage[], shared: Record<string, unknown>): fc.Arbitrary<Body[]> =>
         fc.oneof({ weight: 2, arbitrary: fc.constant(shared) }, { weight: 1, arbitrary: requestOptions(opt) }).chain((o) => {
-          const toolsDropped =
-            tools.length > 0 && !hasToolTurns(messages) && !options.toolCalls
-              ? [
-                  fc.constant(
-                    bodyOf(messages, Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'tool_choice' && k !== 'parallel_tool_calls')), false),
-                  ),
-                ]
-              : [];
-          const sibling = fc.oneof(...[variantOptions(opt, o).map((v) => bodyOf(messages, v)), ...toolsDropped]);
+          const toolless = Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'tool_choice' && k !== 'parallel_tool_calls'));
+          const toolsDropped = tools.length > 0 && !hasToolTurns(messages) && !options.toolCalls ? [fc.constant(bodyOf(messages, toolless, []))] : [];
+          const toolsChanged =
+            ctx.caps.tools && !options.toolCalls ? [otherTools(tools, messages, o).map((ts) => bodyOf(messages, ts.length > 0 ? o : toolless, ts))] : [];
+          const sibling = fc.oneof(...[variantOptions(opt, o).map((v) => bodyOf(messages, v)), ...toolsDropped, ...toolsChanged]);
           return fc.array(sibling, { minLength: 1, maxLength: 3 }).map((siblings) => [bodyOf(messages, o), ...siblings]);
         });
       return fc
@@ -147,21 +162,39 @@ function families(ctx: GenerationContext, options: PoolOptions = {}): fc.Arbitra
 
 /**
  * A history over request families. A name is `#f.v` (family f, member v) or `#f.+v` (a sibling,
- * never A itself, where the family has one), indices taken modulo the sizes, so they shrink apart.
+ * never A itself, where the family has one), indices taken modulo the sizes, so they shrink apart;
+ * `#f.v!b` is that request with the long budget `LONG_BUDGETS[b]` (a stream a client abandons).
  */
 interface Draft {
   families: Body[][];
   steps: Step[];
 }
 
+/**
+ * Budgets of a stream the client abandons, over max_tokens' whole range: none (the server's default,
+ * up to the rest of the context), or large ones as agents ask for. The cancel bounds its cost, but a
+ * server reserves room for its worst case, which the cancel must give back. A budget past the
+ * context gets a 4xx, which is no violation.
+ */
+const LONG_BUDGETS = [undefined, 4096, 16384, 65536] as const;
+
 export function draftToScenario(property: string, draft: Draft): Scenario {
   const names = new Map<Body, string>();
+  const longBudget = new Map<string, Body>();
   const nameOf = (ref: string) => {
-    const m = /^#(\d+)\.(\+?)(\d+)$/.exec(ref);
+    const m = /^#(\d+)\.(\+?)(\d+)(?:!(\d+))?$/.exec(ref);
     if (!m) throw new Error(`not a draft reference: ${ref}`);
-    const family = draft.families[Number(m[1]) % draft.families.length]!;
+    const f = Number(m[1]) % draft.families.length;
+    const family = draft.families[f]!;
     const v = Number(m[3]);
-    const body = m[2] === '+' && family.length > 1 ? family[1 + (v % (family.length - 1))]! : family[v % family.length]!;
+    let body = m[2] === '+' && family.length > 1 ? family[1 + (v % (family.length - 1))]! : family[v % family.length]!;
+    if (m[4] !== undefined) {
+      const budget = LONG_BUDGETS[Number(m[4]) % LONG_BUDGETS.length];
+      const key = `${f}/${family.indexOf(body)}/${budget}`;
+      const { max_tokens: _m, max_completion_tokens: _c, ...rest } = body;
+      if (!longBudget.has(key)) longBudget.set(key, budget === undefined ? rest : { ...rest, max_tokens: budget });
+      body = longBudget.get(key)!;
+    }
     if (!names.has(body)) names.set(body, `p${names.size + 1}`);
     return names.get(body)!;
   };
@@ -253,6 +286,19 @@ function burstMove(ctx: GenerationContext, options: { cancels: boolean }): fc.Ar
     });
 }
 
+/**
+ * Abandoned streams with long budgets, in pairs, then a request: whatever a cancel holds (KV room, a
+ * slot, a queue place) must come back, or the later request waits for it — a hang.
+ */
+const cancelStormMove: fc.Arbitrary<Move> = fc
+  .tuple(fc.array(fc.tuple(ref, ref, fc.nat({ max: LONG_BUDGETS.length - 1 })), { minLength: 1, maxLength: 4 }), ref, fc.integer({ min: 1, max: 3 }))
+  .map(([pairs, next, after]): Move => [
+    ...pairs.map(([a, b, budget]): Step => ({
+      burst: [a, b].map((r): BurstMember => ({ send: `${member(r)}!${budget}`, stream: true, cancelAfter: after })),
+    })),
+    sendStep(member(next), false),
+  ]);
+
 const scenarios = (property: string, familiesArb: fc.Arbitrary<Body[][]>, move: fc.Arbitrary<Move>, max = 5): fc.Arbitrary<Scenario> =>
   fc
     .record({ families: familiesArb, moves: fc.array(move, { minLength: 1, maxLength: max }) })
@@ -270,7 +316,7 @@ export const historyIndependence: HarnessProperty = {
 
 export const cacheTransparency: HarnessProperty = {
   name: 'cache-transparency',
-  statement: 'every answer equals the same request alone on a cold server (prefix cache flushed)',
+  statement: 'every answer equals the same request alone on a cold server (a fresh one where the target restarts, else flushed)',
   needs: ['flush'],
   deterministic: true,
   coldBaseline: true,
@@ -325,6 +371,7 @@ export const cancelNoTrace: HarnessProperty = {
           arbitrary: fc.tuple(ref, fc.oneof(fc.constant(2), fc.integer({ min: 1, max: 6 }))).map(([r, after]): Move => [{ cancel: member(r), after }]),
         },
         { weight: 1, arbitrary: burstMove(ctx, { cancels: true }) },
+        { weight: 1, arbitrary: cancelStormMove },
       ),
     ),
 };

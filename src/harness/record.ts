@@ -64,8 +64,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function recordScenario(client: ChatClient, scenario: Scenario): Promise<Recording> {
   const entries: Entry[] = [];
-  const send = async (step: number, label: string, body: Body, stream: boolean, cancelAfter?: number): Promise<Entry> => {
-    const call: ChatCall = { body, stream, ...(cancelAfter !== undefined ? { cancelAfter } : {}) };
+  const send = async (step: number, label: string, body: Body, stream: boolean, cancelAfter?: number, burst?: number): Promise<Entry> => {
+    const call: ChatCall = { body, stream, ...(cancelAfter !== undefined ? { cancelAfter } : {}), ...(burst !== undefined ? { burst } : {}) };
     const entry: Entry = { step, label, call, key: requestKey(body), obs: await client.chat(call) };
     entries.push(entry);
     return entry;
@@ -78,7 +78,7 @@ export async function recordScenario(client: ChatClient, scenario: Scenario): Pr
         step.burst.map(async (m) => {
           const { name, stream, cancelAfter, delayMs } = memberOf(m, step);
           if (delayMs) await sleep(delayMs);
-          return send(i, name, body(name), stream, cancelAfter);
+          return send(i, name, body(name), stream, cancelAfter, step.burst.length);
         }),
       );
     } else if ('cancel' in step) {

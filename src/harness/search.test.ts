@@ -9,7 +9,9 @@ import { ChatClient } from './client.ts';
 import type { Capabilities } from './probe.ts';
 import type { HarnessProperty } from './properties.ts';
 import type { Scenario } from './scenario.ts';
-import { searchProperty, simplerScenarios, type Target } from './search.ts';
+import { cutAfterViolation, searchProperty, simplerScenarios, type Target } from './search.ts';
+import type { Recording } from './record.ts';
+import type { Violation } from './violation.ts';
 import type { Exchange, ExchangeResponse, Transport } from './transport.ts';
 
 const encoder = new TextEncoder();
@@ -39,6 +41,7 @@ const completion = (content: string) =>
 function target(answer: (text: string) => Promise<string | typeof never> | string, timeoutMs = 60_000): Target & { arrivals: string[] } {
   const arrivals: string[] = [];
   const send = async (x: Exchange): Promise<ExchangeResponse> => {
+    if (x.path === '/admin/cache/flush') return { status: 200, headers: {}, body: (async function* () {})() };
     const text = (JSON.parse(x.body ?? '{}') as { messages: Array<{ content: string }> }).messages.at(-1)!.content;
     arrivals.push(text);
     const content = await answer(text);
@@ -173,6 +176,69 @@ describe('searchProperty', () => {
     expect(t.arrivals.filter((a) => a === 'hang').length).toBeLessThanOrEqual(4);
   });
 
+  test('a hang is cut after the request that hung, then shrunk a step at a time: few deadlines, however long the history', async () => {
+    // KV a cancel never gives back, as it were: once "a" has run, "hang" gets no answer.
+    let leaked = false;
+    let hangs = 0;
+    const t = target((text) => {
+      if (text === 'a') leaked = true;
+      if (text !== 'hang' || !leaked) return text;
+      hangs++;
+      return never;
+    }, 100);
+    t.reset = async () => {
+      leaked = false;
+    };
+    const long: HarnessProperty = {
+      ...property([]),
+      scenarios: () =>
+        fc.constant<Scenario>({
+          name: 'test-property',
+          requests: { p1: req('b'), p2: req('a'), p3: req('hang'), p4: req('c') },
+          steps: [{ send: 'p1' }, { send: 'p2' }, { send: 'p1' }, { send: 'p3' }, { send: 'p4' }, { send: 'p1' }, { send: 'p4' }, { send: 'p2' }],
+        }),
+    };
+    const r = await searchProperty(t, long, { runs: 1, seed: 1, hangShrinkRuns: 3 }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.failure!.violation.kind).toBe('hang');
+    expect(r.failure!.scenario.steps).toEqual([{ send: 'p2' }, { send: 'p3' }]);
+    // The search's hang, one for the cut, one for each of the two steps dropped before it, the replay.
+    expect(hangs).toBe(5);
+  });
+
+  test('the cold baseline runs on a fresh server where the target restarts: a cache no flush reaches shows', async () => {
+    // A prompt memo keyed too coarsely, as it were: the first request's answer for every later one.
+    let memo: string | undefined;
+    const t = target((text) => (memo ??= text), 1000);
+    t.caps = { ...caps, flush: true };
+    const cold: HarnessProperty = { ...property(['a', 'b']), coldBaseline: true };
+    // Flushing leaves the memo: every cold run repeats the history's mistake, and nothing shows.
+    t.reset = async () => void (await t.client.flush());
+    t.resetBy = 'flush';
+    expect((await searchProperty(t, cold, { runs: 30, seed: 1 }, ctx)).status).toBe('passed');
+    // A restart clears it: the second request differs from itself on a fresh server.
+    t.reset = async () => {
+      memo = undefined;
+    };
+    t.resetBy = 'restart';
+    const r = await searchProperty(t, cold, { runs: 30, seed: 1 }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.failure!.violation).toMatchObject({ kind: 'cache', baselineBy: 'restart' });
+    expect(r.failure!.scenario.steps).toHaveLength(2);
+  });
+
+  test('a request alone on a fresh server costs one restart per search, not one per scenario', async () => {
+    const t = target((text) => text, 1000);
+    t.caps = { ...caps, flush: true };
+    let restarts = 0;
+    t.reset = async () => void restarts++;
+    t.resetBy = 'restart';
+    const r = await searchProperty(t, { ...property(['a', 'b']), coldBaseline: true }, { runs: 20, seed: 1 }, ctx);
+    expect(r.status).toBe('passed');
+    // One before each history, and one for each of the two requests' cold runs.
+    expect(restarts).toBe(20 + 2);
+  });
+
   test('a failure that does not happen again on a fresh target is flaky: both runs kept, no minimal scenario', async () => {
     // Wrong the first time a request is ever seen, right from then on.
     const seen = new Set<string>();
@@ -206,5 +272,25 @@ describe('searchProperty', () => {
     expect(r.flaky).toBeUndefined();
     expect(r.failure!.replay).toBeUndefined();
     expect(r.failure!.scenario.steps.length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('cutAfterViolation', () => {
+  const scenario: Scenario = { name: 's', requests: { p1: req('a'), p2: req('b'), p3: req('c') }, steps: [{ send: 'p1' }, { send: 'p2' }, { send: 'p3' }] };
+  const rec = { scenario, entries: [0, 1, 2].map((step) => ({ step })) } as unknown as Recording;
+  const v = (entries: number[]) => ({ entries }) as Violation;
+
+  test('drops the steps after the last one the violation names, and the requests only they sent', () => {
+    expect(cutAfterViolation(scenario, rec, v([-1, 1]))).toEqual({
+      ...scenario,
+      requests: { p1: req('a'), p2: req('b') },
+      steps: [{ send: 'p1' }, { send: 'p2' }],
+    });
+    expect(cutAfterViolation(scenario, rec, v([0]))!.steps).toEqual([{ send: 'p1' }]);
+  });
+
+  test('nothing to cut: the violation names the last step, or no step', () => {
+    expect(cutAfterViolation(scenario, rec, v([0, 2]))).toBeUndefined();
+    expect(cutAfterViolation(scenario, rec, v([-1]))).toBeUndefined();
   });
 });

@@ -98,42 +98,64 @@ export interface Target {
    * and shrinking and replay see a different server than the search did.
    */
   reset?(): Promise<void>;
+  /**
+   * How `reset` brings the target back: a new server (which the cold baseline uses too), a cache
+   * flush, or not at all.
+   */
+  resetBy?: 'restart' | 'flush' | undefined;
 }
 
 const hung = (rec: Recording) => rec.entries.some((e) => e.obs.timedOut);
 
 /**
- * Each distinct request of a recording, alone on a flushed server. A cold run that hangs is added to
- * the recording (`baseline`), where the deadline rule finds it, and ends the baseline.
+ * Each distinct request of a recording alone on a cold server: a fresh one where the target restarts
+ * (a cache a flush does not reach — a render or grammar cache, a parser set up once — is gone too),
+ * else the same server with its prefix cache flushed. A cold run that hangs is added to the recording
+ * (`baseline`), where the deadline rule finds it, and ends the baseline.
  */
-async function coldBaseline(client: ChatClient, rec: Recording): Promise<{ answers: Map<string, Answer>; hung?: Entry }> {
+async function coldBaseline(target: Target, rec: Recording, known?: Map<string, Answer>): Promise<{ answers: Map<string, Answer>; hung?: Entry }> {
   const answers = new Map<string, Answer>();
+  const fresh = target.resetBy === 'restart';
   for (const e of rec.entries) {
     if (answers.has(e.key) || e.obs.cancelled || e.call.raw !== undefined) continue;
-    await client.flush();
+    const seen = fresh ? known?.get(e.key) : undefined;
+    if (seen !== undefined) {
+      answers.set(e.key, seen);
+      continue;
+    }
+    if (fresh) await target.reset!();
+    else await target.client.flush();
     const call = { body: e.call.body, stream: false };
-    const obs = await client.chat(call);
-    if (obs.timedOut) return { answers, hung: { step: e.step, label: `${e.label} alone on a flushed server`, call, key: e.key, obs, baseline: true } };
+    const obs = await target.client.chat(call);
+    const label = `${e.label} alone on a ${fresh ? 'fresh' : 'flushed'} server`;
+    if (obs.timedOut) return { answers, hung: { step: e.step, label, call, key: e.key, obs, baseline: true } };
     answers.set(e.key, answerOf(obs));
+    if (fresh) known?.set(e.key, answers.get(e.key)!);
   }
   return { answers };
 }
 
-/** Runs a scenario and checks it; for a property with a cold baseline, against that too. */
+/**
+ * Runs a scenario and checks it; for a property with a cold baseline, against that too. `freshAnswers`
+ * keeps the answers of requests alone on a fresh server across the scenarios of one search: such an
+ * answer depends on the request alone, so each request costs one restart, not one per scenario and
+ * shrinking candidate.
+ */
 export async function evaluateScenario(
   target: Target,
   scenario: Scenario,
   property?: HarnessProperty,
+  freshAnswers?: Map<string, Answer>,
 ): Promise<{ recording: Recording; violation: Violation | undefined }> {
   await target.reset?.();
   let recording = await recordScenario(target.client, scenario);
   const cold = (property?.coldBaseline || scenario.coldBaseline) && target.caps.flush && !hung(recording);
-  const baseline = cold ? await coldBaseline(target.client, recording) : undefined;
+  const baseline = cold ? await coldBaseline(target, recording, freshAnswers) : undefined;
   if (baseline?.hung) recording = { ...recording, entries: [...recording.entries, baseline.hung] };
   const violation = findViolations(recording, {
     deterministic: target.caps.deterministic,
     ...(target.caps.nSeedOffset ? { nSeedOffset: true } : {}),
-    ...(baseline ? { baseline: baseline.answers } : {}),
+    ...(baseline ? { baseline: baseline.answers, baselineBy: target.resetBy === 'restart' ? ('restart' as const) : ('flush' as const) } : {}),
   });
   return { recording, violation };
 }
@@ -183,6 +205,20 @@ export function simplerScenarios(s: Scenario): Scenario[] {
   );
 }
 
+/**
+ * The scenario without the steps after the last one the violation names (their answers came after
+ * it, so they cannot have caused it), or undefined when there are none.
+ */
+export function cutAfterViolation(s: Scenario, recording: Recording, violation: Violation): Scenario | undefined {
+  const named = violation.entries.filter((i) => i >= 0).map((i) => recording.entries[i]!.step);
+  if (named.length === 0) return undefined;
+  const last = Math.max(...named);
+  if (last >= s.steps.length - 1) return undefined;
+  const steps = s.steps.slice(0, last + 1);
+  const used = new Set(steps.flatMap(stepNames));
+  return { ...s, requests: Object.fromEntries(Object.entries(s.requests).filter(([k]) => used.has(k))), steps };
+}
+
 class ViolationError extends Error {
   constructor(
     readonly recording: Recording,
@@ -223,6 +259,8 @@ export async function searchProperty(
   const shrinkRuns = options.shrinkRuns ?? DEFAULT_SHRINK_RUNS;
   const hangRuns = options.hangShrinkRuns ?? HANG_SHRINK_RUNS;
   const stopAt = options.timeBudgetMs !== undefined ? started + options.timeBudgetMs : undefined;
+  // Not for the replay of the shrunk scenario, which runs its own cold baseline as evidence.
+  const freshAnswers = new Map<string, Answer>();
   const count = (scenario: Scenario, phase: 'checking' | 'shrinking' | 'reproducing') => {
     scenarios++;
     requests += requestCount(scenario);
@@ -232,7 +270,9 @@ export async function searchProperty(
     fc.asyncProperty(arbitrary, async (scenario) => {
       if (shrinking) {
         // Out of shrinking tries: report every further candidate as passing, so fast-check stops here.
-        if (++shrinkTries > shrinkRuns || hangs >= hangRuns) return;
+        // A hang skips fast-check's shrinking, whose many small steps would each cost a deadline:
+        // cutting it after the hung request, then delta debugging, spend far fewer.
+        if (++shrinkTries > shrinkRuns || hangs >= hangRuns || hung(original!.recording)) return;
       } else if (stopAt !== undefined && Date.now() >= stopAt) {
         // The budget is spent: fast-check's interrupt (not a failure, markInterruptAsFailure being
         // false). Checked here, before a scenario starts, rather than with interruptAfterTimeLimit,
@@ -241,7 +281,7 @@ export async function searchProperty(
         throw new fc.PreconditionFailure(true);
       }
       count(scenario, shrinking ? 'shrinking' : 'checking');
-      const evaluated = evaluateScenario(target, scenario, property);
+      const evaluated = evaluateScenario(target, scenario, property, freshAnswers);
       // A shrinking candidate that breaks the run (rather than a rule) is not the failure being shrunk.
       const { recording, violation } = shrinking ? await evaluated.catch(() => ({ recording: undefined, violation: undefined })) : await evaluated;
       if (recording === undefined) return;
@@ -283,11 +323,14 @@ export async function searchProperty(
   const fails = async (candidate: Scenario) => {
     if (hangs >= hangRuns) return false;
     count(candidate, 'shrinking');
-    const r = await evaluateScenario(target, candidate, property).catch(() => undefined);
+    const r = await evaluateScenario(target, candidate, property, freshAnswers).catch(() => undefined);
     if (r && hung(r.recording)) hangs++;
     return r?.violation !== undefined;
   };
-  const shrunk = await minimize(details.counterexample[0], simplerScenarios, fails);
+  let smallest = details.counterexample[0];
+  const cut = cutAfterViolation(smallest, details.errorInstance.recording, details.errorInstance.violation);
+  if (cut !== undefined && (await fails(cut))) smallest = cut;
+  const shrunk = await minimize(smallest, simplerScenarios, fails);
   // Only a failure that happens again is reported as one: the shrunk scenario, replayed on a fresh
   // target (a new server, or the URL target after its reset), must fail again; its run is the evidence.
   count(shrunk, 'reproducing');

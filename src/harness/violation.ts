@@ -38,6 +38,8 @@ export interface Violation {
   difference?: Difference;
   /** An earlier entry (another request) whose answer shows up in the wrong answer. */
   leakedFrom?: number;
+  /** Against the cold baseline (entry -1): how its server was made cold, restarted or flushed. */
+  baselineBy?: 'restart' | 'flush';
   /**
    * The one-line headline, rendered from the data above when the violation is made: for logs and
    * error messages. Reporters render from the data instead (report/text.ts).
@@ -49,4 +51,8 @@ export interface Violation {
 export type Finding = Omit<Violation, 'message'>;
 
 /** How the text names an entry: `p1 at step 3`. */
+/** The cold baseline a violation compares with, in words. */
+export const coldServer = (v: Pick<Violation, 'baselineBy'>): string =>
+  v.baselineBy === 'restart' ? 'a fresh server (restarted)' : 'a cold server (prefix cache flushed)';
+
 export const entryLabel = (rec: Recording, i: number): string => `${rec.entries[i]!.label} at step ${rec.entries[i]!.step + 1}`;

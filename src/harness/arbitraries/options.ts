@@ -59,6 +59,18 @@ export interface OptionContext {
   budgets?: boolean;
 }
 
+/**
+ * Room for a tool call: a call takes a dozen tokens or more before its arguments (13 for an empty
+ * one in harmony), so a request with tools gets a budget of half this to this half of the time (one
+ * that asks for a call, always); with the
+ * small budgets of other requests, no call would ever complete, and nothing of the tool-call path
+ * (parsers, callable lists, grammars) would be exercised.
+ */
+export const TOOL_CALL_BUDGET = 64;
+
+/** The largest budget generated traffic asks for, with `--max-tokens` k (the deadline scales with it). */
+export const largestBudget = (maxTokens: number): number => Math.max(maxTokens, TOOL_CALL_BUDGET);
+
 /** Strings that occur in answers of any model and language, so a stop string often cuts. */
 const STOP_STRINGS = ['.', ',', '\n', ' the', 'e', ' ', '!', '?', ':', '4', 'is', '```', '<', '\n\n'];
 
@@ -101,10 +113,13 @@ const GROUPS: Group[] = [
     fields: ['max_tokens', 'max_completion_tokens'],
     always: true,
     available: () => true,
-    values: (ctx) =>
-      fc
-        .tuple(fc.integer({ min: 1, max: ctx.maxTokens }), fc.boolean())
-        .map(([k, newer]) => (newer && ctx.usable('max_completion_tokens') ? { max_completion_tokens: k } : { max_tokens: k })),
+    values: (ctx) => {
+      const room = largestBudget(ctx.maxTokens);
+      const small = fc.integer({ min: 1, max: ctx.maxTokens });
+      const roomy = fc.integer({ min: Math.max(ctx.maxTokens, room / 2), max: room });
+      const k = ctx.tools.length === 0 || room <= ctx.maxTokens ? small : ctx.requireToolCall ? roomy : fc.oneof(small, roomy);
+      return fc.tuple(k, fc.boolean()).map(([k, newer]) => (newer && ctx.usable('max_completion_tokens') ? { max_completion_tokens: k } : { max_tokens: k }));
+    },
   },
   { name: 'n', fields: ['n'], frequency: 0.2, available: (ctx) => ctx.usable('n'), values: () => fc.integer({ min: 2, max: 3 }).map((n) => ({ n })) },
   {

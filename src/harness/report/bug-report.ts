@@ -8,7 +8,7 @@ import { ChatClient, type ChatCall, type Observation } from '../client.ts';
 import type { Entry, Recording } from '../record.ts';
 import type { PropertyResult } from '../search.ts';
 import { describeStep, memberOf, type Body, type Scenario, type Step } from '../scenario.ts';
-import type { Violation } from '../violation.ts';
+import { coldServer, type Violation } from '../violation.ts';
 import { curlScript } from './curl.ts';
 import { code, fence } from './markdown.ts';
 import { violationMessage } from './text.ts';
@@ -110,7 +110,7 @@ const at = (e: Entry) => `${code(e.label)} at step ${e.step + 1}`;
 /** Where the expected answer comes from, by kind of violation. */
 function expectedSource(rec: Recording, v: Violation): string {
   const ref = v.entries[0] ?? -1;
-  if (v.kind === 'cache' || ref < 0) return 'The answer of the same request alone on a cold server (prefix cache flushed)';
+  if (v.kind === 'cache' || ref < 0) return `The answer of the same request alone on ${coldServer(v)}`;
   const e = rec.entries[ref]!;
   if (v.kind === 'truncation') return `The answer with the larger max_tokens, ${at(e)}; the actual answer must be a prefix of it`;
   if (v.kind === 'stop') return `The answer of ${at(e)} without the stop string, cut before its first occurrence`;
@@ -225,7 +225,12 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     '',
     ...scenario.steps.map(stepLine),
     ...(scenario.coldBaseline
-      ? ['', `Then compare with each request alone on a cold server: ${code(`curl -X POST ${originOf(baseUrl)}/admin/cache/flush`)}, and send it again.`]
+      ? [
+          '',
+          v.baselineBy === 'restart'
+            ? 'Then compare with each request alone on a fresh server: restart the server, and send it again.'
+            : `Then compare with each request alone on a cold server: ${code(`curl -X POST ${originOf(baseUrl)}/admin/cache/flush`)}, and send it again.`,
+        ]
       : []),
     '',
     'Or replay the whole scenario, checked:',

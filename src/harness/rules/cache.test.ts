@@ -12,8 +12,12 @@ describe('cache', () => {
     expect(v).toMatchObject({ rule: 'cache', kind: 'cache', entries: [-1, 0] });
     expect(v!.expected?.choices[0]?.content).toBe('b');
     expect(v!.message).toBe(
-      'p1 at step 1 answered differently from the same request alone on a cold server (cache flushed) (first difference at choices[0].content, character 0)',
+      'p1 at step 1 answered differently from the same request alone on a cold server (prefix cache flushed) (first difference at choices[0].content, character 0)',
     );
+    // A baseline on a restarted server says so (a cache no flush reaches is in question too).
+    const [fresh] = violationsOf(cache, recording([{ obs: completion('a') }]), { baseline: cold('b'), baselineBy: 'restart' });
+    expect(fresh).toMatchObject({ baselineBy: 'restart' });
+    expect(fresh!.message).toContain('alone on a fresh server (restarted)');
   });
 
   test('does not fire on the cold answer, without a baseline, or on a nondeterministic target', () => {

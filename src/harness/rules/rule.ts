@@ -7,6 +7,8 @@ import type { Finding, Violation, ViolationKind } from '../violation.ts';
 export interface RuleOptions {
   /** Answers of each request alone on a cold server (by request key), for cache transparency. */
   baseline?: Map<string, Answer>;
+  /** How the baseline's server was made cold: restarted (a fresh server), or its cache flushed. */
+  baselineBy?: 'restart' | 'flush';
   /** The target is deterministic in isolation; if not (false), the equality rules are not checked. */
   deterministic?: boolean;
   /**
@@ -65,10 +67,20 @@ export function leakSource(rec: Recording, offending: number, actual: Answer): n
 }
 
 /** A violation that sets the offending entry's answer against an expected one (ref -1: the cold baseline). */
-export function contrast(rule: Rule, rec: Recording, kind: ViolationKind, ref: number, bad: number, expected: Answer, actual: Answer): Violation {
+export function contrast(
+  rule: Rule,
+  rec: Recording,
+  kind: ViolationKind,
+  ref: number,
+  bad: number,
+  expected: Answer,
+  actual: Answer,
+  more: Partial<Finding> = {},
+): Violation {
   const difference = firstDifference(expected, actual);
   const leakedFrom = leakSource(rec, bad, actual);
   return violation(rule, rec, {
+    ...more,
     kind,
     entries: [ref, bad],
     expected,
