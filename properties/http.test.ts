@@ -3,13 +3,11 @@
 // to at most 4 requests (spec/properties.md "Harness", spec/failpoints.md).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { RUNTIME_FAILPOINTS, type FailpointName } from '../src/engine/failpoints.ts';
-import { startInProcessTarget } from '../src/embedded/in-process-target.ts';
+import { RUNTIME_FAILPOINTS } from '../src/engine/failpoints.ts';
 import { EMBEDDED_RUNTIME } from '../src/embedded/embedded-target.ts';
-import { requestCount } from '../src/harness/scenario.ts';
 import { builtinScenarios } from '../src/harness/check-target.ts';
 import { check, replay } from '../src/api.ts';
-import { failpointCatchers } from './failpoint-catchers.ts';
+import { expectCaughtAndShrunk } from './negative-control.ts';
 import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
 
 const seed = fc.readConfigureGlobal().seed ?? 20261124;
@@ -42,20 +40,7 @@ describe('over HTTP, the reference server holds', () => {
 });
 
 describe('negative controls: every failpoint is caught and shrunk to at most 4 requests', () => {
-  // In-process servers: hundreds of histories each, without a process start per history.
-  const inProcess = (name: FailpointName) => () => startInProcessTarget({ failpoints: [name] });
-  for (const name of RUNTIME_FAILPOINTS) {
-    test(name, { timeout: 600_000 }, async () => {
-      const report = await check({ target: inProcess(name), properties: [failpointCatchers[name]], runs: 200, seed });
-      const failed = report.results[0]!;
-      expect(failed.status, `${name} was not caught by ${failpointCatchers[name]}`).toBe('failed');
-      expect(failed.flaky, 'the failure did not reproduce on a fresh server').toBeFalsy();
-      expect(requestCount(failed.failure!.scenario), JSON.stringify(failed.failure!.scenario.steps)).toBeLessThanOrEqual(4);
-      // The bug report replays: the shrunk scenario fails again on a fresh server with the failpoint…
-      const again = await replay(failed.failure!.scenario, { target: inProcess(name) });
-      expect(again.violation, 'the shrunk scenario did not fail again').toBeDefined();
-    });
-  }
+  for (const name of RUNTIME_FAILPOINTS) test(name, { timeout: 600_000 }, () => expectCaughtAndShrunk(name, seed));
 
   test('kv-trim-noop: the stored exo scenario fails on its own', async () => {
     const r = await replay(exo, { embedded: { failpoints: ['kv-trim-noop'] } });

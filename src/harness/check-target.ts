@@ -217,7 +217,7 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
   const checkStarted = Date.now();
   const selected = selectProperties(options.properties);
   const load = { maxTokens: options.maxTokens ?? 8, concurrency: options.concurrency ?? 4 };
-  // The deadline scales with the largest budget the traffic asks for (room for a tool call).
+  // The deadline scales with the largest budget the traffic asks for (room for an answer).
   const target = await openTarget(options, { ...load, maxTokens: largestBudget(load.maxTokens) });
   const seed = options.seed ?? Date.now() % 2 ** 31;
   try {

@@ -256,6 +256,25 @@ describe('searchProperty', () => {
     expect(f.replay!.entries.every((e) => !e.obs.timedOut)).toBe(true);
   });
 
+  test('a race that misses the first replay and shows on the second reproduces: not flaky, and says so', async () => {
+    // A history leak on every run but the first replay of the shrunk scenario (a race lost once).
+    let replay = 0;
+    let last = '';
+    const t = target((text) => {
+      const out = last !== '' && last !== text && replay !== 1 ? 'leak' : text;
+      last = text;
+      return out;
+    });
+    t.reset = async () => {
+      last = '';
+    };
+    const onProgress = (e: { phase: string }) => void (e.phase === 'reproducing' && replay++);
+    const r = await searchProperty(t, property(['a', 'b']), { runs: 50, seed: 1, onProgress }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.flaky).toBeUndefined();
+    expect(r.failure!.reproducedOnReplay).toBe(2);
+  });
+
   test('a deterministic failure reproduces: the shrunk scenario, its replay as evidence', async () => {
     // Answers "b" to a request after a different one: a history leak, every time.
     let last = '';
@@ -271,6 +290,7 @@ describe('searchProperty', () => {
     expect(r.status).toBe('failed');
     expect(r.flaky).toBeUndefined();
     expect(r.failure!.replay).toBeUndefined();
+    expect(r.failure!.reproducedOnReplay).toBeUndefined();
     expect(r.failure!.scenario.steps.length).toBeLessThanOrEqual(3);
   });
 });

@@ -60,16 +60,17 @@ export interface OptionContext {
 }
 
 /**
- * Room for a tool call: a call takes a dozen tokens or more before its arguments (13 for an empty
- * one in harmony), so a request with tools gets a budget of half this to this half of the time (one
- * that asks for a call, always); with the
- * small budgets of other requests, no call would ever complete, and nothing of the tool-call path
- * (parsers, callable lists, grammars) would be exercised.
+ * Room for an answer: a reasoning model spends its first tokens reasoning, and a tool call takes a
+ * dozen tokens or more before its arguments (13 for an empty one in harmony). With only small
+ * budgets no content and no call would ever complete, and nothing that acts on them (stop strings,
+ * output parsers, callable lists, grammars) would be exercised: so a request gets a budget of half
+ * this to this a third of the time, half the time when it has tools, and always when it asks for a
+ * call.
  */
-export const TOOL_CALL_BUDGET = 64;
+export const ANSWER_BUDGET = 64;
 
 /** The largest budget generated traffic asks for, with `--max-tokens` k (the deadline scales with it). */
-export const largestBudget = (maxTokens: number): number => Math.max(maxTokens, TOOL_CALL_BUDGET);
+export const largestBudget = (maxTokens: number): number => Math.max(maxTokens, ANSWER_BUDGET);
 
 /** Strings that occur in answers of any model and language, so a stop string often cuts. */
 const STOP_STRINGS = ['.', ',', '\n', ' the', 'e', ' ', '!', '?', ':', '4', 'is', '```', '<', '\n\n'];
@@ -117,7 +118,12 @@ const GROUPS: Group[] = [
       const room = largestBudget(ctx.maxTokens);
       const small = fc.integer({ min: 1, max: ctx.maxTokens });
       const roomy = fc.integer({ min: Math.max(ctx.maxTokens, room / 2), max: room });
-      const k = ctx.tools.length === 0 || room <= ctx.maxTokens ? small : ctx.requireToolCall ? roomy : fc.oneof(small, roomy);
+      const k =
+        room <= ctx.maxTokens
+          ? small
+          : ctx.requireToolCall && ctx.tools.length > 0
+            ? roomy
+            : fc.oneof({ weight: ctx.tools.length > 0 ? 1 : 2, arbitrary: small }, { weight: 1, arbitrary: roomy });
       return fc.tuple(k, fc.boolean()).map(([k, newer]) => (newer && ctx.usable('max_completion_tokens') ? { max_completion_tokens: k } : { max_tokens: k }));
     },
   },

@@ -152,6 +152,12 @@ describe('reportMarkdown', () => {
     expect(reportMarkdown(failed, TARGET, 'm')).not.toContain('did not reproduce');
   });
 
+  it('says a failure that reproduced only on a later replay depends on timing', () => {
+    const race = reportMarkdown({ ...failed, failure: { ...failed.failure!, reproducedOnReplay: 2 } }, TARGET, 'm');
+    expect(race).toContain('**Timing-dependent.** The shrunk scenario failed again on a fresh target on replay 2 of 3, not the first');
+    expect(reportMarkdown(failed, TARGET, 'm')).not.toContain('Timing-dependent');
+  });
+
   it('writes burst members as they are sent: delayed, cancelled', () => {
     const burst: Scenario = { name: 'b', requests: { p1, p2 }, steps: [{ burst: ['p1', { send: 'p2', stream: true, cancelAfter: 2, delayMs: 50 }] }] };
     const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, scenario: burst } }, TARGET, 'm');

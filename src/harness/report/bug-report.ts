@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { answerOf, answerText } from '../answer.ts';
 import { ChatClient, type ChatCall, type Observation } from '../client.ts';
 import type { Entry, Recording } from '../record.ts';
-import type { PropertyResult } from '../search.ts';
+import { REPLAYS, type PropertyResult } from '../search.ts';
 import { describeStep, memberOf, type Body, type Scenario, type Step } from '../scenario.ts';
 import { coldServer, type Violation } from '../violation.ts';
 import { curlScript } from './curl.ts';
@@ -216,6 +216,13 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
           '**Flaky: did not reproduce.** This scenario failed once (its recording is below); shrunk, it passed when replayed on a fresh target' +
             `${f.replay ? ' ("The replay that passed", below)' : ''}. A failure that comes and goes is still worth a look (a race, state a restart ` +
             'does not clear, a load-dependent bug), but these steps are not a reliable reproduction.',
+          '',
+        ]
+      : []),
+    ...(f.reproducedOnReplay
+      ? [
+          `**Timing-dependent.** The shrunk scenario failed again on a fresh target on replay ${f.reproducedOnReplay} of ${REPLAYS}, not the first: ` +
+            'the bug needs requests to meet in time (a race). Replay it several times.',
           '',
         ]
       : []),

@@ -1,0 +1,26 @@
+// One negative control over HTTP: the default check's property for a failpoint (failpoint-catchers.ts)
+// against in-process servers with it, which must fail, not flakily, shrunk to at most 4 requests,
+// with a shrunk scenario that fails again on a fresh server. Shared by http.test.ts (the first
+// failpoints) and catalogue.test.ts (the mutation catalogue), so the two files run side by side.
+import { expect } from 'vitest';
+import type { FailpointName } from '../src/engine/failpoints.ts';
+import { startInProcessTarget } from '../src/embedded/in-process-target.ts';
+import { requestCount } from '../src/harness/scenario.ts';
+import { check, replay } from '../src/api.ts';
+import { failpointCatchers } from './failpoint-catchers.ts';
+
+/** Scenarios the property may run before the failpoint must have been caught. */
+const RUNS = 200;
+
+export async function expectCaughtAndShrunk(name: FailpointName, seed: number): Promise<void> {
+  // In-process servers: hundreds of histories each, without a process start per history.
+  const inProcess = () => startInProcessTarget({ failpoints: [name] });
+  const report = await check({ target: inProcess, properties: [failpointCatchers[name]], runs: RUNS, seed });
+  const failed = report.results[0]!;
+  expect(failed.status, `${name} was not caught by ${failpointCatchers[name]}`).toBe('failed');
+  expect(failed.flaky, 'the failure did not reproduce on a fresh server').toBeFalsy();
+  expect(requestCount(failed.failure!.scenario), JSON.stringify(failed.failure!.scenario.steps)).toBeLessThanOrEqual(4);
+  // The bug report replays: the shrunk scenario fails again on a fresh server with the failpoint.
+  const again = await replay(failed.failure!.scenario, { target: inProcess });
+  expect(again.violation, 'the shrunk scenario did not fail again').toBeDefined();
+}
