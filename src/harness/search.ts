@@ -184,10 +184,7 @@ const alone = (m: Member): Step => ({ send: m.name, ...(m.stream ? { stream: tru
  */
 export function simplerScenarios(s: Scenario): Scenario[] {
   const out: Scenario[] = [];
-  const withSteps = (steps: Step[]): Scenario => {
-    const used = new Set(steps.flatMap(stepNames));
-    return { ...s, requests: Object.fromEntries(Object.entries(s.requests).filter(([k]) => used.has(k))), steps };
-  };
+  const withSteps = (steps: Step[]) => withOnlySteps(s, steps);
   s.steps.forEach((step, i) => {
     const replace = (...by: Step[]) => out.push(withSteps([...s.steps.slice(0, i), ...by, ...s.steps.slice(i + 1)]));
     if (s.steps.length > 1) replace();
@@ -229,7 +226,11 @@ export function cutAfterViolation(s: Scenario, recording: Recording, violation: 
   if (named.length === 0) return undefined;
   const last = Math.max(...named);
   if (last >= s.steps.length - 1) return undefined;
-  const steps = s.steps.slice(0, last + 1);
+  return withOnlySteps(s, s.steps.slice(0, last + 1));
+}
+
+/** The scenario with these steps, and only the requests they send. */
+function withOnlySteps(s: Scenario, steps: Step[]): Scenario {
   const used = new Set(steps.flatMap(stepNames));
   return { ...s, requests: Object.fromEntries(Object.entries(s.requests).filter(([k]) => used.has(k))), steps };
 }
