@@ -4,7 +4,7 @@
 // server), and the size of the shrunk scenario. No property is chosen for a failpoint: the default
 // check runs its properties in order and stops at the first failure (`stopAtFirstFailure`).
 //
-// MUTATION_SEEDS (default 3), MUTATION_BUDGET_S (default 120), MUTATION_FILTER (failpoint names
+// MUTATION_SEEDS (default 3, from MUTATION_FIRST_SEED, default 1), MUTATION_BUDGET_S (default 120), MUTATION_FILTER (failpoint names
 // containing it, or any of a comma-separated list) change the run. MUTATION_TARGET=in-process runs
 // the same server in this process (no process start per history: several times faster, for the
 // failpoints, whose state lives in the server object, the same verdicts); default: the embedded
@@ -16,6 +16,7 @@ import { check } from '../src/api.ts';
 import { startInProcessTarget } from '../src/embedded/in-process-target.ts';
 
 const seeds = Number(process.env.MUTATION_SEEDS ?? 3);
+const firstSeed = Number(process.env.MUTATION_FIRST_SEED ?? 1);
 const budget = Number(process.env.MUTATION_BUDGET_S ?? 120);
 const filters = (process.env.MUTATION_FILTER ?? '').split(',').map((f) => f.trim());
 const inProcess = process.env.MUTATION_TARGET === 'in-process';
@@ -50,13 +51,20 @@ async function one(failpoint: (typeof FAILPOINTS)[number], seed: number): Promis
 async function main(): Promise<void> {
   const names = FAILPOINTS.filter((f) => filters.some((part) => f.includes(part)));
   const target = inProcess ? 'the embedded server in process' : 'the embedded server (a child process per history)';
-  console.log(`node ${process.version} (${process.platform}/${process.arch}, ${cpus().length} CPUs); ${target}; --time-budget ${budget}; seeds 1–${seeds}\n`);
+  console.log(
+    `node ${process.version} (${process.platform}/${process.arch}, ${cpus().length} CPUs); ${target}; --time-budget ${budget}; seeds ${firstSeed}–${firstSeed + seeds - 1}\n`,
+  );
   const lines = ['| failpoint | caught (seeds) | by | time to a verdict: median (s) | min–max (s) | shrunk requests |', '|---|---:|---|---:|---:|---:|'];
   let caughtAll = 0;
   const catchTimes: number[] = [];
   for (const failpoint of names) {
     const outcomes: Outcome[] = [];
-    for (let seed = 1; seed <= seeds; seed++) outcomes.push(await one(failpoint, seed));
+    for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
+      const outcome = await one(failpoint, seed);
+      outcomes.push(outcome);
+      // Each outcome as data too, so runs over other seeds (MUTATION_FIRST_SEED) can be merged.
+      console.error(JSON.stringify({ failpoint, seed, ...outcome }));
+    }
     const caught = outcomes.filter((o) => o.caught);
     if (caught.length === seeds) caughtAll++;
     catchTimes.push(...caught.map((o) => o.ms));
