@@ -12,7 +12,7 @@ import { largestBudget } from './arbitraries/options.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
 import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
-import { loadScenario, stepNames, withModel, type Body, type Scenario } from './scenario.ts';
+import { loadScenario, stepNames, withModel, type Scenario } from './scenario.ts';
 import { httpTransport, UnreachableError, type Transport } from './transport.ts';
 
 /** A target the harness does not reach by URL: how to talk to it, and how to start it afresh. */
@@ -124,10 +124,13 @@ export function requestDeadline(slowestProbeMs: number, maxTokens: number, burst
 /** A request with no max_tokens: the deadline assumes this many. */
 const UNBOUNDED_TOKENS = 256;
 
+/** A body's budget (max_completion_tokens, else max_tokens, else UNBOUNDED_TOKENS). */
+const budgetOf = (b: Record<string, unknown>): number =>
+  typeof b.max_completion_tokens === 'number' ? b.max_completion_tokens : typeof b.max_tokens === 'number' ? b.max_tokens : UNBOUNDED_TOKENS;
+
 /** The tokens a call may wait for: its budget, or for a stream the client abandons, its events. */
 function callTokens(call: ChatCall): number {
-  const b = call.body;
-  const budget = typeof b.max_completion_tokens === 'number' ? b.max_completion_tokens : typeof b.max_tokens === 'number' ? b.max_tokens : UNBOUNDED_TOKENS;
+  const budget = budgetOf(call.body);
   return call.cancelAfter !== undefined ? Math.min(budget, call.cancelAfter) : budget;
 }
 
@@ -294,15 +297,13 @@ export interface ReplayReport {
  * client abandons does not count: its cancel, not its budget, bounds its time.
  */
 export function scenarioLoad(scenario: Scenario): Load {
-  const tokens = (b: Body) =>
-    typeof b.max_completion_tokens === 'number' ? b.max_completion_tokens : typeof b.max_tokens === 'number' ? b.max_tokens : UNBOUNDED_TOKENS;
   const answered = new Set(
     scenario.steps.flatMap((s) =>
       'burst' in s ? s.burst.flatMap((m) => (typeof m === 'string' ? [m] : m.cancelAfter === undefined ? [m.send] : [])) : stepNames(s),
     ),
   );
   return {
-    maxTokens: Math.max(1, ...Object.entries(scenario.requests).map(([name, b]) => (answered.has(name) ? tokens(b) : 1))),
+    maxTokens: Math.max(1, ...Object.entries(scenario.requests).map(([name, b]) => (answered.has(name) ? budgetOf(b) : 1))),
     concurrency: Math.max(1, ...scenario.steps.map((s) => ('burst' in s ? s.burst.length : 1))),
   };
 }
