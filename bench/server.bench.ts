@@ -116,7 +116,7 @@ export async function createSuite(log: (line: string) => void = console.log): Pr
   const bodies = Array.from({ length: maxSlots }, (_, slot) => requestBody(golden, server.modelId, slot));
   const payloads = bodies.map((b) => JSON.stringify(b));
   // As the route plans (app.ts): startLocalServer passes the model's grammar default and no mapping.
-  const planOptions: PlanOptions = { modelId: server.modelId, contextLength: runtime.contextLength, grammar, mapping: {} };
+  const planOptions: PlanOptions = { modelId: server.modelId, contextLength: runtime.contextLength, vocabSize: runtime.vocabSize, grammar, mapping: {} };
   const promptTokens = planCompletion(bodies[0], planOptions).prompt.length;
   log(`server: ${server.origin}, ${server.modelId}, grammar ${grammar}; request golden/chat/exo-1362-p1 (${promptTokens} prompt tokens), max_tokens 1, greedy`);
 

@@ -23,6 +23,11 @@ export interface SamplingParams {
   logprobs?: boolean;
   /** Also return the n most likely tokens' log-probabilities (0–20). */
   topLogprobs?: number;
+  /**
+   * Added to the logits of these token ids before anything else (temperature, top-k/p, the grammar
+   * mask still applies); −100 … 100. Log-probabilities stay those of the model's own logits.
+   */
+  logitBias?: Readonly<Record<number, number>>;
 }
 
 export interface TokenLogprob {

@@ -162,7 +162,7 @@ export class Runtime {
   private readonly cache: PrefixCache;
   private readonly options: Required<Pick<RuntimeOptions, 'maxStepTokens' | 'maxConcurrency' | 'maxQueue'>>;
   private readonly blockSize: number;
-  private readonly vocab: number;
+  readonly vocabSize: number;
   private readonly queue: Request[] = [];
   private readonly active: Request[] = [];
   private running: Promise<void> | undefined;
@@ -178,7 +178,7 @@ export class Runtime {
     const c = model.config;
     this.failpoints = new Failpoints(options.failpoints ?? []);
     this.blockSize = options.kvBlockSize ?? 16;
-    this.vocab = c.vocabSize;
+    this.vocabSize = c.vocabSize;
     const slidingKv = options.slidingKv ?? 'full';
     const perToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
     const kvBlocks = Math.max(1, Math.floor((options.kvBytes ?? 512 * 2 ** 20) / (perToken * this.blockSize)));
@@ -208,8 +208,8 @@ export class Runtime {
     if (this.closed) throw new GenerateError('the runtime is closed', 'invalid_request');
     const { prompt, maxTokens } = request;
     if (prompt.length === 0) throw new GenerateError('the prompt is empty', 'invalid_request');
-    const bad = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= this.vocab);
-    if (bad !== undefined) throw new GenerateError(`token id ${bad} is outside the vocabulary [0, ${this.vocab})`, 'invalid_request');
+    const bad = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= this.vocabSize);
+    if (bad !== undefined) throw new GenerateError(`token id ${bad} is outside the vocabulary [0, ${this.vocabSize})`, 'invalid_request');
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new GenerateError(`max tokens must be an integer ≥ 1, got ${maxTokens}`, 'invalid_request');
     if (prompt.length + maxTokens > this.contextLength) {
       throw new GenerateError(
@@ -248,7 +248,7 @@ export class Runtime {
       pending: [],
       seq: -1,
       generated: 0,
-      logits: new Float32Array(this.vocab),
+      logits: new Float32Array(this.vocabSize),
       cancelled: false,
       blocks: Math.ceil((prompt.length + maxTokens) / this.blockSize) + 1,
       memo: memoKey === undefined ? undefined : { key: memoKey, tokens: [] },

@@ -573,6 +573,68 @@ describe('Sampler: log-probabilities', () => {
   });
 });
 
+describe('Sampler: logit bias', () => {
+  /** A bias over a small vocabulary: a few ids with values over the whole range. */
+  const biasArb = (vocab: number) =>
+    fc.dictionary(
+      fc.integer({ min: 0, max: vocab - 1 }).map(String),
+      fc.oneof(fc.constantFrom(-100, 100, 0), fc.double({ min: -100, max: 100, noNaN: true })),
+      {
+        maxKeys: 4,
+      },
+    );
+  const biasCaseArb = caseArb.chain(([logits, mask, params]) => fc.tuple(fc.constant(logits), fc.constant(mask), fc.constant(params), biasArb(logits.length)));
+  const biasedCopy = (logits: Float32Array, bias: Record<string, number>) => {
+    const out = Float32Array.from(logits);
+    for (const [id, v] of Object.entries(bias)) out[Number(id)] = logits[Number(id)]! + v;
+    return out;
+  };
+
+  test('samples exactly as the unbiased sampler would from logits + bias (float32), for any u', () => {
+    fc.assert(
+      fc.property(biasCaseArb, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), ([logits, mask, params, bias], u) => {
+        const shifted = biasedCopy(logits, bias);
+        fc.pre(refCandidates(shifted.length, mask).some((i) => shifted[i]! > -Infinity));
+        const s = new Sampler({ ...params, seed: 1, logitBias: bias }, { uniform: () => u });
+        expect(s.sample(logits, 0, mask).token).toBe(refSample(shifted, u, params, mask));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('log-probabilities stay those of the model’s logits', () => {
+    fc.assert(
+      fc.property(biasCaseArb, positionArb, ([logits, mask, params, bias], position) => {
+        const plain = new Sampler({ ...params, seed: 5, logprobs: true, topLogprobs: 5 }).sample(logits, position, mask);
+        const biased = new Sampler({ ...params, seed: 5, logprobs: true, topLogprobs: 5, logitBias: bias }).sample(logits, position, mask);
+        expect(biased.topLogprobs).toEqual(plain.topLogprobs);
+        expect(closeTo(biased.logprob!, refLogSoftmax(logits)[biased.token]!)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('+100 makes a token all but certain, −100 bans it, on a full-size vocabulary; the mask still rules', () => {
+    const logits = gaussianLogits(201_088, 3, 2);
+    const pushed = 0xe6; // a byte token
+    for (let position = 0; position < 50; position++) {
+      expect(new Sampler({ seed: 9, logitBias: { [pushed]: 100 } }).sample(logits, position).token).toBe(pushed);
+    }
+    const top = new Sampler({ temperature: 0 }).sample(logits, 0).token;
+    expect(new Sampler({ temperature: 0, logitBias: { [top]: -100 } }).sample(logits, 0).token).not.toBe(top);
+    const mask: TokenMask = { kind: 'only', tokens: [7, 8] };
+    expect([7, 8]).toContain(new Sampler({ temperature: 0, logitBias: { [pushed]: 100 } }).sample(logits, 0, mask).token);
+  });
+
+  test('bad biases throw RangeError', () => {
+    expect(() => new Sampler({ logitBias: { 3: 101 } })).toThrow(RangeError);
+    expect(() => new Sampler({ logitBias: { 3: Number.NaN } })).toThrow(RangeError);
+    expect(() => new Sampler({ logitBias: { [-1]: 1 } })).toThrow(RangeError);
+    expect(() => new Sampler({ logitBias: { 1.5: 1 } })).toThrow(RangeError);
+    expect(() => new Sampler({ logitBias: { 99: 1 } }).sample(new Float32Array(10), 0)).toThrow(RangeError);
+  });
+});
+
 describe('Sampler: validation', () => {
   test('bad params throw RangeError', () => {
     const bad: SamplingParams[] = [

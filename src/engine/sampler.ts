@@ -309,6 +309,8 @@ export interface SamplerOptions {
  *   4. Z = Σ w over the kept set in ascending id; u = uniform(position); walk the kept set in
  *      ASCENDING ID and choose the first token whose running sum exceeds u·Z (if rounding leaves
  *      none, the last kept token of positive weight).
+ * With logit_bias, every step above reads the biased logits (logit + bias, rounded to float32, in a
+ * row of the sampler's own); log-probabilities are always those of the unbiased logits.
  *
  * Cost per call (V = vocabulary size), all single-threaded JS:
  *   - untruncated: a max pass, an exp pass, and a walk that stops at the chosen token;
@@ -335,6 +337,10 @@ export class Sampler {
   readonly topLogprobs: number;
   private readonly uniform: (position: number) => number;
   private readonly topLogprobsInto: TokenLogprob[] | undefined;
+  /** logit_bias as parallel arrays (ascending id), and this sampler's own row of biased logits. */
+  private readonly biasIds: Uint32Array;
+  private readonly biasValues: Float32Array;
+  private biased = new Float32Array(0);
 
   constructor(params: SamplingParams, options?: SamplerOptions) {
     const temperature = params.temperature ?? 1;
@@ -354,6 +360,15 @@ export class Sampler {
     if (params.seed !== undefined && (!Number.isSafeInteger(params.seed) || params.seed < 0)) {
       throw new RangeError(`seed must be an integer in [0, 2^53), got ${params.seed}`);
     }
+    const bias = Object.entries(params.logitBias ?? {})
+      .map(([id, v]) => [Number(id), v] as const)
+      .sort((a, b) => a[0] - b[0]);
+    for (const [id, v] of bias) {
+      if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`logitBias keys must be token ids, got ${id}`);
+      if (typeof v !== 'number' || !(v >= -100 && v <= 100)) throw new RangeError(`logitBias of token ${id} must be in [-100, 100], got ${v}`);
+    }
+    this.biasIds = Uint32Array.from(bias, ([id]) => id);
+    this.biasValues = Float32Array.from(bias, ([, v]) => v);
     this.temperature = temperature;
     this.topP = topP;
     this.topK = topK;
@@ -380,20 +395,22 @@ export class Sampler {
     const cand = candidatesOf(mask, vocab);
     const { range, extras } = cand;
     const wantLogprobs = this.logprobs || this.topLogprobs > 0;
+    // What is sampled from: the logits, or with logit_bias a biased copy (log-probabilities keep the logits).
+    const scores = this.biasIds.length === 0 ? logits : this.biasedRow(logits);
 
     // Pass 1: the candidates' max (lowest id on ties), the row's max when needed, validation.
     let best = -1;
     let max = -Infinity;
     for (let i = 0; i < range; i++) {
-      const v = logits[i]!;
+      const v = scores[i]!;
       if (v > max) {
         max = v;
         best = i;
-      } else if (v !== v) badLogit(logits, i);
+      } else if (v !== v) badLogit(scores, i);
     }
-    let rowMax = max;
+    let rowMax = scores === logits ? max : -Infinity;
     if (wantLogprobs) {
-      for (let i = range; i < vocab; i++) {
+      for (let i = scores === logits ? range : 0; i < vocab; i++) {
         const v = logits[i]!;
         if (v > rowMax) rowMax = v;
         else if (v !== v) badLogit(logits, i);
@@ -401,13 +418,14 @@ export class Sampler {
     }
     for (let j = 0; j < extras.length; j++) {
       const id = extras[j]!;
-      const v = logits[id]!;
+      const v = scores[id]!;
       if (v > max) {
         max = v;
         best = id;
-      } else if (v !== v) badLogit(logits, id);
+      } else if (v !== v) badLogit(scores, id);
     }
-    if (max === Infinity || rowMax === Infinity) badLogit(logits, logits.indexOf(Infinity));
+    if (max === Infinity) badLogit(scores, scores.indexOf(Infinity));
+    if (rowMax === Infinity) badLogit(logits, logits.indexOf(Infinity));
     if (best < 0) throw new RangeError('every allowed token has logit -Infinity');
 
     // Whole-vocabulary log-sum-exp. At T = 1 with the row's max allowed, its exps are exactly the
@@ -416,7 +434,7 @@ export class Sampler {
     let weightsOfAll = false;
     if (wantLogprobs) {
       let s = 0;
-      if (this.temperature === 1 && rowMax === max) {
+      if (this.temperature === 1 && rowMax === max && scores === logits) {
         const w = weightsFor(vocab);
         for (let i = 0; i < vocab; i++) {
           const x = Math.exp(logits[i]! - max);
@@ -430,12 +448,24 @@ export class Sampler {
       lse = rowMax + Math.log(s);
     }
 
-    const token = this.temperature === 0 ? best : this.draw(logits, position, cand, max, weightsOfAll);
+    const token = this.temperature === 0 ? best : this.draw(scores, position, cand, max, weightsOfAll);
 
     const choice: TokenChoice = { token };
     if (this.logprobs) choice.logprob = logits[token]! - lse;
     if (this.topLogprobs > 0) choice.topLogprobs = topN(logits, this.topLogprobs, lse, this.topLogprobsInto);
     return choice;
+  }
+
+  /** The logits with logit_bias added (float32, as the model's logits), in this sampler's own row. */
+  private biasedRow(logits: Float32Array): Float32Array {
+    if (this.biased.length !== logits.length) this.biased = new Float32Array(logits.length);
+    this.biased.set(logits);
+    for (let j = 0; j < this.biasIds.length; j++) {
+      const id = this.biasIds[j]!;
+      if (id >= logits.length) throw new RangeError(`logitBias token ${id} is not an id of this ${logits.length}-token vocabulary`);
+      this.biased[id] = logits[id]! + this.biasValues[j]!;
+    }
+    return this.biased;
   }
 
   /** Steps 1–4 of the class comment. `ready`: weightScratch already holds every id's weight. */

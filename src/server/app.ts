@@ -212,6 +212,7 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
     const plan = await planCompletionOffLoop(request.body, {
       modelId,
       contextLength: runtime.contextLength,
+      vocabSize: runtime.vocabSize,
       grammar: options.grammar,
       mapping: options.mapping ?? {},
       failpoints: runtime.failpoints,
@@ -253,7 +254,10 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
     }
   });
 
-  /** SSE: headers once the first event is there (earlier errors are ordinary HTTP errors). */
+  /**
+   * SSE: headers once the first event is there — the first token sampled, even when nothing shows yet
+   * (earlier errors are ordinary HTTP errors) — so a client sees the stream begin within a token.
+   */
   async function writeStream(reply: FastifyReply, run: CompletionRun, meta: ResponseMeta, plan: CompletionPlan, signal: AbortSignal): Promise<void> {
     let next = await run.events.next();
     reply.hijack();
@@ -269,7 +273,7 @@ export function buildServer(options: ServerOptions): AmnesiaServer {
       for (let i = 0; i < plan.sampling.length; i++) send(roleChunk(meta, i, plan.includeUsage));
       for (; !next.done; next = await run.events.next()) {
         const e = next.value;
-        if (e.kind === 'finish' && e.reason === 'cancelled') continue;
+        if (e.kind === 'started' || (e.kind === 'finish' && e.reason === 'cancelled')) continue;
         send(eventChunk(meta, e, plan.includeUsage));
       }
       if (signal.aborted) {

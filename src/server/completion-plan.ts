@@ -34,6 +34,8 @@ export type GrammarMode = 'always' | 'tools' | 'tool-choice';
 export interface PlanOptions {
   modelId: string;
   contextLength: number;
+  /** The model's vocabulary: logit_bias keys must be ids below it. */
+  vocabSize: number;
   grammar: GrammarMode;
   mapping: MappingOptions;
   /** The runtime's failpoints that act while planning (sticky-sampling, sticky-reasoning-effort, render-cache). */
@@ -66,6 +68,7 @@ interface Body extends ChatRequest {
   top_logprobs?: number | null;
   stream?: boolean | null;
   stream_options?: { include_usage?: boolean } | null;
+  logit_bias?: Record<string, number> | null;
 }
 
 function grammarFor(body: Body, mode: GrammarMode): GrammarSpec | null {
@@ -166,6 +169,8 @@ function plan({ body, grammar }: RenderedRequest, prompt: number[] | null, optio
         logprobs: body.logprobs === true,
         topLogprobs: body.top_logprobs ?? 0,
       };
+  const logitBias = logitBiasOf(body, options.vocabSize);
+  if (logitBias) base.logitBias = logitBias;
   const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
   return {
     prompt,
@@ -178,6 +183,19 @@ function plan({ body, grammar }: RenderedRequest, prompt: number[] | null, optio
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
   };
+}
+
+/** logit_bias by token id (the schema checked the keys' spelling and the values' range), or undefined when empty. */
+function logitBiasOf(body: Body, vocabSize: number): Record<number, number> | undefined {
+  const entries = Object.entries(body.logit_bias ?? {});
+  if (entries.length === 0) return undefined;
+  const bias: Record<number, number> = {};
+  for (const [key, value] of entries) {
+    const id = Number(key);
+    if (id >= vocabSize) throw invalidRequest(`logit_bias names token ${key}, not an id of this model's vocabulary (0 … ${vocabSize - 1})`, 'logit_bias');
+    bias[id] = value;
+  }
+  return bias;
 }
 
 /**

@@ -9,6 +9,8 @@ import type { CompletionPlan } from './completion-plan.ts';
 import { randomId } from './ids.ts';
 
 export type CompletionEvent =
+  /** A choice's first token is sampled: the response has begun, though it may not show yet (a header, a held-back character). */
+  | { kind: 'started'; index: number }
   | { kind: 'delta'; index: number; delta: ChatDelta; logprobs: LogprobEntry[] | null }
   | { kind: 'finish'; index: number; reason: FinishReason | 'cancelled'; logprobs: LogprobEntry[] | null };
 
@@ -108,7 +110,12 @@ export function startCompletion(
 
 async function* choiceEvents(g: Generation, out: ChoiceOutput, index: number, withLogprobs: boolean): AsyncGenerator<CompletionEvent> {
   const lp = (entries: LogprobEntry[]) => (withLogprobs ? entries : null);
+  let started = false;
   for await (const token of g) {
+    if (!started) {
+      started = true;
+      yield { kind: 'started', index };
+    }
     const step = out.push(token);
     if (step.deltas.length === 0 && step.logprobs.length > 0) step.deltas.push({});
     for (let i = 0; i < step.deltas.length; i++) {

@@ -103,6 +103,32 @@ describe('stop strings and log-probabilities', () => {
     }
     expect(cut).toBeGreaterThan(2);
   });
+
+  test('logit_bias: the bytes of 東 pushed by 100 are all the answer says, characters split across tokens; log-probs are the model’s own', async () => {
+    // o200k's byte tokens: 0xE6 0x9D 0xB1 are ids 162, 251, 109.
+    const logit_bias = { '162': 100, '251': 100, '109': 100 };
+    const base = request({ tool_choice: 'none', max_tokens: 24, logprobs: true });
+    const plain = (await (await post(base)).json()) as ResponseJson;
+    const pushed = (await (await post({ ...base, logit_bias })).json()) as ResponseJson;
+    const content: string = pushed.choices[0].message.content;
+    const entries: Array<{ bytes: number[]; logprob: number }> = pushed.choices[0].logprobs.content;
+    // A byte per token, in whatever order the model prefers: characters made of these bytes (東 is
+    // E6 9D B1, 汝 E6 B1 9D) where they line up, U+FFFD elsewhere.
+    const chars = [...content];
+    expect(chars.length).toBeGreaterThan(3);
+    for (const c of chars)
+      if (c !== '\uFFFD')
+        expect(
+          [...Buffer.from(c)].every((b) => [0xe6, 0x9d, 0xb1].includes(b)),
+          c,
+        ).toBe(true);
+    expect(chars.some((c) => c !== '\uFFFD')).toBe(true);
+    expect(pushed.choices[0].finish_reason).toBe('length');
+    expect(Buffer.from(entries.flatMap((e) => e.bytes)).toString('utf8')).toBe(content);
+    // The model's log-probabilities: bytes it would not pick keep low ones.
+    expect(Math.max(...entries.map((e) => e.logprob))).toBeLessThan(-1);
+    expect(content).not.toBe(plain.choices[0].message.content);
+  });
 });
 
 describe('bad input gets the envelope, never a 5xx', () => {
@@ -144,10 +170,36 @@ describe('bad input gets the envelope, never a 5xx', () => {
       'messages[0].tool_call_id',
     );
     await expectEnvelope(await post(request({ model: 'other' })), 404, 'model_not_found', 'model');
+    await expectEnvelope(await post(request({ logit_bias: { '12': 101 } })), 400, 'invalid_value', 'logit_bias[12]');
+    await expectEnvelope(await post(request({ logit_bias: { x: 1 } })), 400, 'invalid_value', 'logit_bias');
+    await expectEnvelope(await post(request({ logit_bias: { '999999': 1 } })), 400, 'invalid_value', 'logit_bias');
   });
 });
 
 describe('lifecycle', () => {
+  test('a stream begins within its first token, even when nothing shows yet (output still in a header)', async () => {
+    const restore = slowSteps(local, 20);
+    const controller = new AbortController();
+    // No tools, so no grammar: the pushed bytes stay in what the parser takes for a header until the end.
+    const body = {
+      messages: [{ role: 'user', content: 'Hi' }],
+      stream: true,
+      max_tokens: 2000,
+      temperature: 0,
+      logit_bias: { '162': 100, '251': 100, '109': 100 },
+    };
+    const res = await post(body, { signal: controller.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toContain('"role":"assistant"');
+    // The role chunk came while the generation runs, not after its 2000 tokens.
+    expect(local.model.runtime.activeRequests).toBe(1);
+    controller.abort();
+    await expect.poll(() => local.model.runtime.activeRequests, { timeout: 10_000 }).toBe(0);
+    restore();
+  });
+
   test('a client that disconnects cancels its generation and frees its KV', async () => {
     const free = local.model.runtime.engine.kvStats().blocksFree;
     const restore = slowSteps(local, 20);

@@ -70,6 +70,12 @@ export const chatCompletionBodySchema = {
     n: nullable({ type: 'integer', minimum: 1, maximum: MAX_CHOICES }),
     logprobs: nullable({ type: 'boolean' }),
     top_logprobs: nullable({ type: 'integer', minimum: 0, maximum: MAX_TOP_LOGPROBS }),
+    // Token ids (decimal, as OpenAI spells them) → a bias added to their logits.
+    logit_bias: nullable({
+      type: 'object',
+      propertyNames: { pattern: '^(0|[1-9][0-9]{0,9})$' },
+      additionalProperties: { type: 'number', minimum: -100, maximum: 100 },
+    }),
     stream: nullable({ type: 'boolean' }),
     stream_options: nullable({ type: 'object', properties: { include_usage: { type: 'boolean' } } }),
     response_format: nullable({

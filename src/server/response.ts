@@ -32,6 +32,7 @@ export interface ChatCompletionResponse extends ResponseMeta {
 export async function collectResponse(run: CompletionRun, meta: ResponseMeta, choices: number, withLogprobs: boolean): Promise<ChatCompletionResponse> {
   const acc = Array.from({ length: choices }, () => ({ deltas: [] as ChatDelta[], logprobs: [] as LogprobEntry[], finish: 'stop' as Finish }));
   for await (const e of run.events) {
+    if (e.kind === 'started') continue;
     const c = acc[e.index]!;
     if (e.kind === 'delta') c.deltas.push(e.delta);
     else c.finish = e.reason;
@@ -51,7 +52,7 @@ export async function collectResponse(run: CompletionRun, meta: ResponseMeta, ch
 }
 
 /** One SSE chunk for an event; `withUsage` adds `usage: null` as OpenAI does under include_usage. */
-export function eventChunk(meta: ResponseMeta, e: CompletionEvent, withUsage: boolean): Record<string, unknown> {
+export function eventChunk(meta: ResponseMeta, e: Exclude<CompletionEvent, { kind: 'started' }>, withUsage: boolean): Record<string, unknown> {
   const choice =
     e.kind === 'delta'
       ? { index: e.index, delta: e.delta, logprobs: e.logprobs === null ? null : { content: e.logprobs }, finish_reason: null }
