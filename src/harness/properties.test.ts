@@ -4,7 +4,7 @@
 // found refused or ignored.
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { REQUEST_FIELDS, ANSWER_BUDGET, type FieldSupport } from './arbitraries/options.ts';
+import { REQUEST_FIELDS, ANSWER_BUDGET, byteTokenId, type FieldSupport } from './arbitraries/options.ts';
 import { PROBED_VALUES, type FieldSupportMap } from './probe-fields.ts';
 import type { Capabilities } from './probe.ts';
 import { properties, type GenerationContext } from './properties.ts';
@@ -97,6 +97,26 @@ describe('request fields', () => {
     expect(calls.filter((b) => b.tools !== undefined).every((b) => budget(b) >= ANSWER_BUDGET / 2)).toBe(true);
   });
 
+  test('logit_bias pushes the bytes of multi-byte characters, by their byte-token ids (GPT-2 byte order)', () => {
+    // The 256 bytes are ids 0–255: 33–126, 161–172, 174–255 first, then the rest in order (the server
+    // tests send ids 162, 251, 109 and get back 東's bytes E6 9D B1 from the o200k vocabulary).
+    const ids = Array.from({ length: 256 }, (_, b) => byteTokenId(b));
+    expect(new Set(ids).size).toBe(256);
+    expect([0x21, 0x7e, 0xa1, 0xac, 0xae, 0xff, 0x00, 0x20, 0x7f, 0xa0, 0xad].map(byteTokenId)).toEqual([0, 93, 94, 105, 106, 187, 188, 220, 221, 254, 255]);
+    expect([0xe6, 0x9d, 0xb1].map(byteTokenId)).toEqual([162, 251, 109]);
+    const byteOf = new Map(ids.map((id, b) => [id, b]));
+    const biases = sample('history-independence', context(), 300)
+      .flatMap(bodiesSent)
+      .map((b) => b.logit_bias as Record<string, number> | undefined)
+      .filter((x) => x !== undefined);
+    const bytesOf = (bias: Record<string, number>) => Object.keys(bias).map((id) => byteOf.get(Number(id))!);
+    // Every pushed byte of a split character is non-ASCII, and some pushes spell 3- and 4-byte characters.
+    const split = biases.filter((bias) => Object.values(bias).every((v) => v >= 20) && bytesOf(bias).every((b) => b >= 0x80) && bytesOf(bias).length > 1);
+    expect(split.length).toBeGreaterThan(biases.length / 5);
+    expect(split.some((bias) => bytesOf(bias).includes(0xf0))).toBe(true);
+    expect(split.some((bias) => bytesOf(bias).some((b) => b >= 0xe0 && b < 0xf0))).toBe(true);
+  });
+
   test('fields the probe found refused or ignored are never sent', () => {
     const fields = {
       ...everything(),
@@ -157,6 +177,28 @@ describe('patterns', () => {
     expect(sticky).toBeGreaterThan(20);
     for (const f of ['n', 'stop', 'logprobs', 'max_tokens', 'seed', 'tool_choice', 'reasoning_effort']) expect(changed, f).toContain(f);
     for (const f of ['n', 'stop', 'logprobs', 'tool_choice', 'reasoning_effort', 'tools']) expect(dropped, f).toContain(f);
+  });
+
+  test('a request with n > 1 and its choices alone (one choice, seed + i when seeded) in one history', () => {
+    let pairs = 0;
+    let offset = 0;
+    for (const s of histories) {
+      const bodies = bodiesSent(s);
+      for (const a of bodies.filter((b) => typeof b.n === 'number' && b.n > 1)) {
+        const { n, ...rest } = a;
+        for (const b of bodies) {
+          if (b.n !== undefined) continue;
+          const d = difference(rest, b);
+          const i = typeof b.seed === 'number' && typeof a.seed === 'number' ? b.seed - a.seed : 0;
+          if (d.length === 0 || (d.length === 1 && d[0] === 'seed' && a.temperature !== 0 && i > 0 && i < (n as number))) {
+            pairs++;
+            if (i > 0) offset++;
+          }
+        }
+      }
+    }
+    expect(pairs).toBeGreaterThan(30);
+    expect(offset).toBeGreaterThan(2);
   });
 
   test('the same request with other tools: one added, removed or replaced', () => {

@@ -174,9 +174,10 @@ interface Draft {
  * Budgets of a stream the client abandons, over max_tokens' whole range: none (the server's default,
  * up to the rest of the context), or large ones as agents ask for. The cancel bounds its cost, but a
  * server reserves room for its worst case, which the cancel must give back. A budget past the
- * context gets a 4xx, which is no violation.
+ * context gets a 4xx, which is no violation. First (what shrinking goes toward): the largest budget
+ * most contexts hold, so that the fewest abandoned streams show a reservation never given back.
  */
-const LONG_BUDGETS = [undefined, 4096, 16384, 65536] as const;
+const LONG_BUDGETS = [16384, undefined, 4096, 65536] as const;
 
 export function draftToScenario(property: string, draft: Draft): Scenario {
   const names = new Map<Body, string>();

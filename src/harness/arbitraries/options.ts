@@ -75,6 +75,22 @@ export const largestBudget = (maxTokens: number): number => Math.max(maxTokens, 
 /** Strings that occur in answers of any model and language, so a stop string often cuts. */
 const STOP_STRINGS = ['.', ',', '\n', ' the', 'e', ' ', '!', '?', ':', '4', 'is', '```', '<', '\n\n'];
 
+/** Characters of 2, 3 and 4 UTF-8 bytes, from several scripts (`logit_bias` pushes their bytes). */
+const SPLIT_CHARACTERS = ['é', 'Ж', 'ع', '東', 'अ', '한', '€', '👩', '𝄞'];
+
+/**
+ * The token id of byte b in a byte-level BPE vocabulary of the GPT-2 family (GPT-2, cl100k, o200k —
+ * gpt-oss —, Llama 3, Qwen): the 256 single bytes come first, the printable ones (GPT-2's byte
+ * encoder: 33–126, 161–172, 174–255) in order, then the rest in order. In other vocabularies the id
+ * is still a valid token, only not that byte.
+ */
+export function byteTokenId(b: number): number {
+  const printable = (x: number) => (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255);
+  let id = 0;
+  for (let x = 0; x < b; x++) if (printable(x) === printable(b)) id++;
+  return printable(b) ? id : id + 188;
+}
+
 /** One group of fields that vary together (top_logprobs needs logprobs; seeds go with temperature). */
 interface Group {
   name: string;
@@ -165,12 +181,23 @@ const GROUPS: Group[] = [
   {
     name: 'logit_bias',
     fields: ['logit_bias'],
-    frequency: 0.1,
+    frequency: 0.2,
     available: (ctx) => ctx.usable('logit_bias'),
-    // Ids below 256 exist in every vocabulary (byte-level BPE keeps the bytes first).
     values: () =>
       fc
-        .dictionary(fc.nat({ max: 255 }).map(String), fc.oneof(fc.constantFrom(-100, 100), fc.integer({ min: -100, max: 100 })), { minKeys: 1, maxKeys: 3 })
+        .oneof(
+          // Any of the 256 byte tokens, pushed or banned.
+          fc.dictionary(fc.nat({ max: 255 }).map(String), fc.oneof(fc.constantFrom(-100, 100), fc.integer({ min: -100, max: 100 })), {
+            minKeys: 1,
+            maxKeys: 3,
+          }),
+          // The bytes of one multi-byte character, pushed: the answer spells characters a byte per
+          // token — split across tokens, the hard case of incremental decoding, stop-string
+          // matching and log-prob bytes — and the bytes in another order, which are not UTF-8.
+          fc
+            .tuple(fc.constantFrom(...SPLIT_CHARACTERS), fc.constantFrom(100, 50, 20))
+            .map(([c, bias]) => Object.fromEntries([...new TextEncoder().encode(c)].map((b) => [String(byteTokenId(b)), bias]))),
+        )
         .map((logit_bias) => ({ logit_bias })),
   },
   {
@@ -245,7 +272,7 @@ export function requestOptions(ctx: OptionContext): fc.Arbitrary<Options> {
 /**
  * One field of `options` changed, dropped or added: the sibling of a request in "A, A′, A" and
  * "A with a field, A without it". Budgets and sampling are changed, never dropped (a request keeps
- * its bounded work and its determinism).
+ * its bounded work and its determinism). A request with n > 1 also has its choices alone.
  */
 export function variantOptions(ctx: OptionContext, options: Options): fc.Arbitrary<Options> {
   const groups = groupsFor(ctx).filter((g) => !(ctx.requireToolCall && g.name === 'tool_choice'));
@@ -262,7 +289,20 @@ export function variantOptions(ctx: OptionContext, options: Options): fc.Arbitra
       ...(present(g) && !g.always ? [fc.constant(without(g))] : []),
     ),
   }));
+  const n = typeof options.n === 'number' ? options.n : 1;
+  if (n > 1) moves.push({ weight: 3, arbitrary: fc.nat({ max: n - 1 }).map((i) => choiceAlone(options, i)) });
   return fc.oneof(...moves);
+}
+
+/**
+ * Choice i of `options` (n > 1) asked alone: one choice, and a seed moved by i. A greedy request's
+ * choices must all equal it; a seeded one's choice i must where the target seeds choice i with
+ * seed + i (the probe's nSeedOffset): the reference the choices rule compares with.
+ */
+function choiceAlone(options: Options, i: number): Options {
+  const { n: _n, ...rest } = options;
+  const seeded = typeof rest.seed === 'number' && rest.temperature !== 0 && rest.seed + i <= Number.MAX_SAFE_INTEGER;
+  return seeded ? { ...rest, seed: (rest.seed as number) + i } : rest;
 }
 
 /** The budget of `options` plus m, under the same field name. */
