@@ -8,8 +8,9 @@ import { describe, expect, test } from 'vitest';
 import { ChatClient } from './client.ts';
 import type { Capabilities } from './probe.ts';
 import type { HarnessProperty } from './properties.ts';
-import type { Scenario } from './scenario.ts';
+import { requestCount, type Scenario } from './scenario.ts';
 import { cutAfterViolation, searchProperty, simplerScenarios, type Target } from './search.ts';
+import { minimize } from './minimize.ts';
 import type { Recording } from './record.ts';
 import type { Violation } from './violation.ts';
 import type { Exchange, ExchangeResponse, Transport } from './transport.ts';
@@ -118,6 +119,25 @@ describe('simplerScenarios over burst members', () => {
     expect(simplerScenarios(pair).map((c) => JSON.stringify(c.steps))).toEqual(
       expect.arrayContaining([JSON.stringify([{ send: 'p2', stream: true }]), JSON.stringify([{ send: 'p1' }])]),
     );
+  });
+});
+
+describe('simplerScenarios over long histories', () => {
+  test('drops runs of steps first: 64 steps shrink to the 2 that fail in few replayed requests', async () => {
+    const names = Array.from({ length: 64 }, (_, i) => `p${i}`);
+    const s: Scenario = { name: 't', requests: Object.fromEntries(names.map((n) => [n, req(n)])), steps: names.map((send) => ({ send })) };
+    let replayed = 0;
+    // Fails while p10 and p50 are both sent (a leak from one into the other).
+    const fails = async (c: Scenario) => {
+      replayed += requestCount(c);
+      const sent = new Set(c.steps.map((st) => ('send' in st ? st.send : '')));
+      return sent.has('p10') && sent.has('p50');
+    };
+    const shrunk = await minimize(s, simplerScenarios, fails);
+    expect(shrunk.steps).toEqual([{ send: 'p10' }, { send: 'p50' }]);
+    expect(Object.keys(shrunk.requests).sort()).toEqual(['p10', 'p50']);
+    // One step at a time replays the history once per dropped step: 3551 requests here (568 now).
+    expect(replayed).toBeLessThan(700);
   });
 });
 

@@ -179,12 +179,20 @@ export async function evaluateScenario(
 const alone = (m: Member): Step => ({ send: m.name, ...(m.stream ? { stream: true } : {}) });
 
 /**
- * Scenarios one step simpler: a step dropped; a burst thinned by a member, a member sent the step's
- * plain way or without its delay, or the burst split into sends; a compound step made a plain send.
+ * Simpler scenarios: runs of steps dropped (halves, then quarters …); a step dropped; a burst thinned
+ * by a member, a member sent the step's plain way or without its delay, or the burst split into
+ * sends; a compound step made a plain send.
  */
 export function simplerScenarios(s: Scenario): Scenario[] {
   const out: Scenario[] = [];
   const withSteps = (steps: Step[]) => withOnlySteps(s, steps);
+  // Delta debugging's coarse moves first: halves, quarters … of the steps dropped at once, so a long
+  // history loses most of its steps in a few replays instead of one replay per step (each replay
+  // costs the whole remaining history).
+  const n = s.steps.length;
+  for (let size = Math.floor(n / 2); size >= 2; size = Math.floor(size / 2)) {
+    for (let start = 0; start < n; start += size) out.push(withSteps([...s.steps.slice(0, start), ...s.steps.slice(start + size)]));
+  }
   s.steps.forEach((step, i) => {
     const replace = (...by: Step[]) => out.push(withSteps([...s.steps.slice(0, i), ...by, ...s.steps.slice(i + 1)]));
     if (s.steps.length > 1) replace();
