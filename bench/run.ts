@@ -35,7 +35,7 @@ export function markdownTable(rows: readonly Row[], anchor: string): string {
         `| ${r.anchor ? `**${r.task}** (anchor)` : r.task} | ${fmt(r.opsPerSec, 0)} | ${tokens ? `${r.tokensPerSec === undefined ? '–' : fmt(r.tokensPerSec, 0)} | ` : ''}${fmt(r.meanUs, 1)} | ${fmt(r.p99Us, 1)} | ${r.samples} | ${fmt(r.ratio, 2)} |`,
     ),
   ];
-  return `${lines.join('\n')}\n\nratio = ops/s of the task ÷ ops/s of \`${anchor}\`; ops/s is tinybench's \`throughput.mean\` (mean of per-sample ops/s), mean and p99 are of \`latency\`.`;
+  return `${lines.join('\n')}\n\nratio = ops/s of the task ÷ ops/s of \`${anchor}\`; ops/s is 1 ÷ the mean latency; mean and p99 are of tinybench's \`latency\`.`;
 }
 
 async function main(): Promise<void> {
