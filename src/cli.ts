@@ -1,23 +1,30 @@
 #!/usr/bin/env node
 // amnesia's command line. Each command lives in src/commands/; mistakes get one line and exit 2.
-import { checkCommand, checkUsage, type CommandResult } from './commands/check.ts';
-import { modelCommand, modelUsage } from './commands/model.ts';
-import { renderCommand, renderUsage } from './commands/render.ts';
-import { replayCommand, replayUsage } from './commands/replay.ts';
-import { serveCommand, serveUsage } from './commands/serve.ts';
+import { checkCommand, checkHelp, type CommandResult } from './commands/check.ts';
+import { helpText, usageLine, wantsHelp, type CommandHelp } from './commands/help.ts';
+import { modelCommand, modelHelp } from './commands/model.ts';
+import { renderCommand, renderHelp } from './commands/render.ts';
+import { replayCommand, replayHelp } from './commands/replay.ts';
+import { serveCommand, serveHelp } from './commands/serve.ts';
 import { UsageError } from './commands/usage-error.ts';
 
 /** A command prints its result; a CommandResult also chooses the exit code (check: 1 = a property failed). */
-const commands: Record<string, { usage: string; run: (argv: string[]) => string | CommandResult | Promise<string | CommandResult> }> = {
-  check: { usage: checkUsage, run: checkCommand },
-  replay: { usage: replayUsage, run: replayCommand },
-  render: { usage: renderUsage, run: renderCommand },
-  serve: { usage: serveUsage, run: serveCommand },
-  model: { usage: modelUsage, run: modelCommand },
+const commands: Record<string, { help: CommandHelp; run: (argv: string[]) => string | CommandResult | Promise<string | CommandResult> }> = {
+  check: { help: checkHelp, run: checkCommand },
+  replay: { help: replayHelp, run: replayCommand },
+  render: { help: renderHelp, run: renderCommand },
+  serve: { help: serveHelp, run: serveCommand },
+  model: { help: modelHelp, run: modelCommand },
 };
 
 function usage(): string {
-  return ['amnesia: prove that an LLM server is stateless', '', ...Object.values(commands).map((c) => c.usage)].join('\n');
+  return [
+    'amnesia: prove that an LLM server is stateless',
+    '',
+    ...Object.values(commands).map((c) => usageLine(c.help)),
+    '',
+    'amnesia <command> --help describes a command and each of its flags.',
+  ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -29,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
   const command = commands[name];
   try {
     if (command === undefined) throw new UsageError(`unknown command '${name}' (try: ${Object.keys(commands).join(', ')})`);
+    if (wantsHelp(rest)) {
+      console.log(helpText(command.help));
+      return 0;
+    }
     const result = await command.run(rest);
     if (typeof result === 'string') {
       process.stdout.write(`${result}\n`);

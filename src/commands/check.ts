@@ -11,10 +11,8 @@ import { ProgressLine, summaryTable } from '../harness/report/summary.ts';
 import { selectProperties } from '../harness/check-target.ts';
 import { check, type CheckOptions } from '../api.ts';
 import { UnreachableError } from '../harness/transport.ts';
+import { usageLine, type CommandHelp, type FlagHelp } from './help.ts';
 import { UsageError } from './usage-error.ts';
-
-export const checkUsage =
-  'usage: amnesia check [--target URL] [--model NAME] [--api-key KEY] [--request-timeout SECONDS] [--properties a,b] [--runs N] [--seed S] [--time-budget SECONDS] [--max-tokens N] [--concurrency K] [--report DIR] [--junit FILE]';
 
 export interface CommandResult {
   text: string;
@@ -23,6 +21,30 @@ export interface CommandResult {
 
 /** Exit codes shared by check and replay. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+/** The exit codes, as help explains them: what 0 and 1 mean for the command. */
+export const exitHelp = (ok: string, failed: string): string[] => [
+  `${EXIT.ok}  ${ok}`,
+  `${EXIT.failed}  ${failed}`,
+  `${EXIT.usage}  usage error (one line on stderr)`,
+  `${EXIT.unreachable}  the target cannot be reached`,
+];
+
+/** The target flags check and replay share, as help describes them. */
+export const targetFlagsHelp: FlagHelp[] = [
+  {
+    flag: '--target',
+    value: 'URL',
+    text: "the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 (default: the embedded reference server, a fresh child process per history)",
+  },
+  { flag: '--model', value: 'NAME', text: 'the model to ask for (default: the first one the target lists at /models)' },
+  { flag: '--api-key', value: 'KEY', text: 'sent as a bearer token (default: $OPENAI_API_KEY)' },
+  {
+    flag: '--request-timeout',
+    value: 'SECONDS',
+    text: "a request with no complete answer within this is a hang, reported as a violation (default: from the probe's slowest answer, at least 10 s)",
+  },
+];
 
 export function positiveInt(flag: string, text: string | undefined, max = 1_000_000): number | undefined {
   if (text === undefined) return undefined;
@@ -71,22 +93,53 @@ export function targetOptions(
 /** `s` as one word for sh (quoted only when it needs to be): the printed replay command runs as printed. */
 const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 
-export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      ...targetFlags,
-      properties: { type: 'string' },
-      runs: { type: 'string' },
-      seed: { type: 'string' },
-      'time-budget': { type: 'string' },
-      'max-tokens': { type: 'string' },
-      concurrency: { type: 'string' },
-      report: { type: 'string', default: 'amnesia-report' },
-      junit: { type: 'string' },
+export const checkFlags = {
+  ...targetFlags,
+  properties: { type: 'string' },
+  runs: { type: 'string' },
+  seed: { type: 'string' },
+  'time-budget': { type: 'string' },
+  'max-tokens': { type: 'string' },
+  concurrency: { type: 'string' },
+  report: { type: 'string', default: 'amnesia-report' },
+  junit: { type: 'string' },
+} as const;
+
+export const checkHelp: CommandHelp = {
+  name: 'check',
+  summary:
+    'Probes an OpenAI-compatible server (what it supports; whether identical requests sent alone get identical answers), then runs the ' +
+    'properties of spec/properties.md: random histories of prefix-related requests, concurrent bursts, cancelled streams, JSON and streams ' +
+    'interleaved, checking that identical requests get identical answers whatever ran before or beside them. A failure is shrunk to the ' +
+    'fewest requests, replayed on a fresh target and written as a bug report (scenario.json, a curl script per request, REPORT.md).',
+  flags: [
+    ...targetFlagsHelp,
+    {
+      flag: '--properties',
+      value: 'a,b',
+      text: `the properties to run, comma-separated (default: all of ${selectProperties(undefined)
+        .map((p) => p.name)
+        .join(', ')})`,
     },
-    allowPositionals: true,
-  });
+    { flag: '--runs', value: 'N', text: 'scenarios per property (default 25); with --time-budget, the most per property' },
+    { flag: '--seed', value: 'S', text: 'seed of the random search, 0 to 2^31-1 (default: random; the summary prints it)' },
+    {
+      flag: '--time-budget',
+      value: 'SECONDS',
+      text: 'spend this long generating scenarios, shared among the properties (shrinking a failure finishes after it); a pass that ran fewer scenarios than asked says so',
+    },
+    { flag: '--max-tokens', value: 'N', text: 'max_tokens of generated requests, 1 to 4096 (default 8; cancelled streams ask for more)' },
+    { flag: '--concurrency', value: 'K', text: 'the largest burst of concurrent requests, 1 to 64 (default 4)' },
+    { flag: '--report', value: 'DIR', text: 'where bug reports go, a folder per failed property (default: amnesia-report)' },
+    { flag: '--junit', value: 'FILE', text: 'also write the results as JUnit XML' },
+  ],
+  exit: exitHelp('every property holds', 'a property failed, or was flaky (see its report)'),
+};
+
+export const checkUsage = usageLine(checkHelp);
+
+export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
+  const { values, positionals } = parseArgs({ args: argv, options: checkFlags, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; ${checkUsage}`);
   const options = targetOptions(values, env);
   const names = values.properties

@@ -3,9 +3,29 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ChatMappingError, renderChatPrompt } from '../harmony/chat-to-harmony.ts';
+import { usageLine, type CommandHelp } from './help.ts';
 import { UsageError } from './usage-error.ts';
 
-export const renderUsage = 'usage: amnesia render [--current-date YYYY-MM-DD] [--tokens] FILE|-';
+export const renderFlags = { 'current-date': { type: 'string' }, tokens: { type: 'boolean', default: false } } as const;
+
+export const renderHelp: CommandHelp = {
+  name: 'render',
+  after: 'FILE|-',
+  summary:
+    'Reads an OpenAI chat-completions request (JSON, from FILE or - for standard input) and prints the harmony completion prompt the ' +
+    'reference server renders for it: the text with its formatting tokens written out, or its token ids.',
+  flags: [
+    {
+      flag: '--current-date',
+      value: 'YYYY-MM-DD',
+      text: "the system message's Current date (default: none rendered, so the output does not change from day to day)",
+    },
+    { flag: '--tokens', text: 'print the token ids, as a JSON array' },
+  ],
+  exit: ['0  rendered', '2  usage error, or a request that cannot be read or mapped (one line on stderr)'],
+};
+
+export const renderUsage = usageLine(renderHelp);
 
 const READ_ERRORS: Record<string, string> = {
   ENOENT: 'no such file',
@@ -32,7 +52,7 @@ function readRequest(file: string): unknown {
 export function renderCommand(argv: string[]): string {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { 'current-date': { type: 'string' }, tokens: { type: 'boolean', default: false } },
+    options: renderFlags,
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError(renderUsage);

@@ -5,10 +5,21 @@ import { describeViolation } from '../harness/report/text.ts';
 import { describeStep, loadScenario, ScenarioError } from '../harness/scenario.ts';
 import { replay } from '../api.ts';
 import { UnreachableError } from '../harness/transport.ts';
-import { EXIT, targetFlags, targetOptions, type CommandResult } from './check.ts';
+import { EXIT, exitHelp, targetFlags, targetFlagsHelp, targetOptions, type CommandResult } from './check.ts';
+import { usageLine, type CommandHelp } from './help.ts';
 import { UsageError } from './usage-error.ts';
 
-export const replayUsage = 'usage: amnesia replay FILE [--target URL] [--model NAME] [--api-key KEY] [--request-timeout SECONDS]';
+export const replayHelp: CommandHelp = {
+  name: 'replay',
+  before: 'FILE',
+  summary:
+    'Runs one scenario, a bug report as data (the scenario.json of a report, or spec/scenarios/*.json), against a target and checks ' +
+    "its expectations and every rule of amnesia check; a scenario that asks for cold runs gets them (the target's flush, or a fresh embedded server).",
+  flags: targetFlagsHelp,
+  exit: exitHelp('the scenario holds', 'the scenario fails: its violation is printed'),
+};
+
+export const replayUsage = usageLine(replayHelp);
 
 export async function replayCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
   const { values, positionals } = parseArgs({ args: argv, options: targetFlags, allowPositionals: true });

@@ -6,10 +6,59 @@ import { failpointsFromEnv, parseFailpoints, UnknownFailpointError } from '../en
 import { CheckpointError } from '../engine/checkpoint.ts';
 import { startLocalServer } from '../server/local-server.ts';
 import { stopTokenizing } from '../server/tokenize-pool.ts';
+import { usageLine, type CommandHelp } from './help.ts';
 import { UsageError } from './usage-error.ts';
 
-export const serveUsage =
-  'usage: amnesia serve [--model DIR|tiny] [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--public-metrics] [--cache-bytes N] [--max-concurrency N] [--context N] [--kv full|ring] [--current-date YYYY-MM-DD] [--failpoint NAME]...';
+export const serveFlags = {
+  model: { type: 'string', default: 'tiny' },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '8000' },
+  'api-key': { type: 'string' },
+  'public-metrics': { type: 'boolean', default: false },
+  'cache-bytes': { type: 'string' },
+  'max-concurrency': { type: 'string' },
+  context: { type: 'string' },
+  kv: { type: 'string', default: 'full' },
+  'current-date': { type: 'string' },
+  failpoint: { type: 'string', multiple: true, default: [] as string[] },
+} as const;
+
+export const serveHelp: CommandHelp = {
+  name: 'serve',
+  summary:
+    'The reference server: gpt-oss over OpenAI Chat Completions (spec/api.md), exact by construction. POST /admin/cache/flush empties ' +
+    'the prefix cache, GET /metrics is Prometheus text, GET /health needs no key. SIGINT or SIGTERM ends in-flight streams with an ' +
+    'in-band error and exits.',
+  flags: [
+    {
+      flag: '--model',
+      value: 'DIR|tiny',
+      text: "a gpt-oss checkpoint folder (Hugging Face layout), or tiny: the project's tiny random checkpoint, made locally (default tiny)",
+    },
+    { flag: '--host', value: 'ADDRESS', text: 'the address to listen on (default 127.0.0.1)' },
+    { flag: '--port', value: 'N', text: 'the port to listen on, 0 for any free one (default 8000)' },
+    { flag: '--api-key', value: 'KEY', text: 'require this bearer token on every route but /health (and /metrics with --public-metrics)' },
+    { flag: '--public-metrics', text: 'serve /metrics without the key' },
+    { flag: '--cache-bytes', value: 'N', text: 'the prefix cache budget in bytes, 0 for no prefix cache (default 134217728)' },
+    { flag: '--max-concurrency', value: 'N', text: 'requests decoded together, 1 to 1024; later ones queue (default 16)' },
+    { flag: '--context', value: 'N', text: "the context length in tokens, at least 16 (default: the model's, as far as the KV pool holds it)" },
+    { flag: '--kv', value: 'full|ring', text: "sliding-window layers keep every position's KV (full) or a ring of the window (ring) (default full)" },
+    {
+      flag: '--current-date',
+      value: 'YYYY-MM-DD',
+      text: "the system message's Current date (default: none rendered, so answers do not change from day to day)",
+    },
+    {
+      flag: '--failpoint',
+      value: 'NAME',
+      repeat: true,
+      text: 'switch on a failpoint of spec/failpoints.md: a re-created real bug, to see a check fail (also $AMNESIA_FAILPOINTS, comma-separated)',
+    },
+  ],
+  exit: ['0  stopped by SIGINT or SIGTERM', '2  usage error, an unusable checkpoint, or an address it cannot listen on (one line on stderr)'],
+};
+
+export const serveUsage = usageLine(serveHelp);
 
 function integer(flag: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (text === undefined) return undefined;
@@ -35,23 +84,7 @@ export interface ServeConfig {
 }
 
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string', default: 'tiny' },
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8000' },
-      'api-key': { type: 'string' },
-      'public-metrics': { type: 'boolean', default: false },
-      'cache-bytes': { type: 'string' },
-      'max-concurrency': { type: 'string' },
-      context: { type: 'string' },
-      kv: { type: 'string', default: 'full' },
-      'current-date': { type: 'string' },
-      failpoint: { type: 'string', multiple: true, default: [] },
-    },
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseArgs({ args: argv, options: serveFlags, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; ${serveUsage}`);
   if (values.kv !== 'full' && values.kv !== 'ring') throw new UsageError(`--kv must be full or ring, got '${values.kv}'`);
   const date = values['current-date'];
