@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { rerunCommand } from './check.ts';
 
 const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
 
@@ -20,6 +21,13 @@ function amnesia(args: string[], env: Record<string, string> = {}): Promise<{ st
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+describe('rerunCommand', () => {
+  test('the same flags with the seed that ran, quoted for sh', () => {
+    expect(rerunCommand(['--runs', '3', '--seed', '9', '--report', 'my report'], 42)).toBe("npx amnesia check --runs 3 --report 'my report' --seed 42");
+    expect(rerunCommand(['--seed=9', '--target', 'http://h/v1'], 7)).toBe('npx amnesia check --target http://h/v1 --seed 7');
+  });
+});
 
 describe('amnesia check / replay', () => {
   test('a usage mistake: one line, exit 2', async () => {
@@ -54,6 +62,12 @@ describe('amnesia check / replay', () => {
       },
     );
     expect(failing.status, failing.stdout + failing.stderr).toBe(1);
+    // Not a terminal: a line as each property starts and ends; the summary says how to rerun it.
+    expect(failing.stderr).toMatch(/^history-independence: started\n/);
+    expect(failing.stderr).toMatch(/\nhistory-independence: FAIL, \d+ scenarios, \d+ requests, [\d.]+ s\n/);
+    expect(failing.stdout).toContain(
+      `rerun: npx amnesia check --properties history-independence --runs 10 --report ${report} --junit ${join(report, 'junit.xml')} --seed 1\n`,
+    );
     const folder = join(report, 'history-independence');
     for (const file of ['scenario.json', 'REPORT.md', 'p1.sh']) expect(existsSync(join(folder, file)), file).toBe(true);
     expect(readFileSync(join(report, 'junit.xml'), 'utf8')).toContain('<failure');

@@ -138,6 +138,16 @@ export const checkHelp: CommandHelp = {
 
 export const checkUsage = usageLine(checkHelp);
 
+/** This check again, same flags, same seed: the same scenarios in the same order. */
+export function rerunCommand(argv: readonly string[], seed: number): string {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--seed') i++;
+    else if (!argv[i]!.startsWith('--seed=')) kept.push(argv[i]!);
+  }
+  return ['npx amnesia check', ...kept.map(shellWord), '--seed', String(seed)].join(' ');
+}
+
 export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
   const { values, positionals } = parseArgs({ args: argv, options: checkFlags, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; ${checkUsage}`);
@@ -178,7 +188,7 @@ export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     progress.done();
   }
 
-  const lines = [summaryTable(report)];
+  const lines = [summaryTable(report), `rerun: ${rerunCommand(argv, report.seed)}`];
   for (const result of report.results) {
     if (!result.failure) continue;
     const folder = writeFailureReport(resolve(values.report), result, report.target, report.model);

@@ -84,6 +84,8 @@ export interface CheckReport {
   requestTimeoutMs?: number;
   /** What the reader should know about how the check ran (a target that hung and could not be reset). */
   notes?: string[];
+  /** The whole check, ms: the probe, the properties, the shrinking and replays. */
+  ms?: number;
 }
 
 interface OpenTarget extends Target {
@@ -234,7 +236,7 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
     for (const property of selected) {
       if (options.stopAtFirstFailure && results.some((r) => r.status === 'failed')) {
         const asked = options.runs ?? DEFAULT_RUNS;
-        results.push({
+        const result: PropertyResult = {
           property: property.name,
           statement: property.statement,
           status: 'skipped',
@@ -243,7 +245,9 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
           asked,
           requests: 0,
           ms: 0,
-        });
+        };
+        results.push(result);
+        options.onProgress?.({ property: property.name, phase: 'finished', result });
         continue;
       }
       const runsNow = skipReason(property, target.caps) === undefined;
@@ -258,7 +262,10 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       };
       const timeouts = target.client.timeouts;
-      results.push(await searchProperty(target, property, run, load));
+      options.onProgress?.({ property: property.name, phase: 'started', ...(share !== undefined ? { budgetMs: share } : {}) });
+      const result = await searchProperty(target, property, run, load);
+      results.push(result);
+      options.onProgress?.({ property: property.name, phase: 'finished', result });
       if (target.client.timeouts > timeouts && target.resetBy === undefined && !hungUnreset) {
         hungUnreset = true;
         notes.push(
@@ -276,6 +283,7 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
       ok: results.every((r) => r.status !== 'failed'),
       requestTimeoutMs: target.requestTimeoutMs,
       notes,
+      ms: Date.now() - checkStarted,
     };
   } finally {
     await target.close();

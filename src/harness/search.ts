@@ -36,6 +36,21 @@ export const REPLAYS = 3;
 /** Scenarios per property without a time budget (`--runs`). */
 export const DEFAULT_RUNS = 25;
 
+/** A scenario ran: the property's scenarios and requests so far. */
+export interface ScenarioProgress {
+  property: string;
+  phase: 'checking' | 'shrinking' | 'reproducing';
+  done: number;
+  requests?: number;
+}
+
+/**
+ * What a check reports as it goes: a property started (with its share of the time budget), a
+ * scenario ran (searching, shrinking a failure, or replaying the shrunk one), a property finished.
+ */
+export type ProgressEvent =
+  ScenarioProgress | { property: string; phase: 'started'; budgetMs?: number } | { property: string; phase: 'finished'; result: PropertyResult };
+
 export interface SearchOptions {
   /** Scenarios to run; with `timeBudgetMs`, the most to run (the budget usually ends it first). */
   runs: number;
@@ -57,7 +72,7 @@ export interface SearchOptions {
   hangShrinkRuns?: number;
   /** Scenarios to check first (stored bug reports), when they fit the property. */
   examples?: Scenario[];
-  onProgress?: (event: { property: string; phase: 'checking' | 'shrinking' | 'reproducing'; done: number; requests?: number }) => void;
+  onProgress?: (event: ProgressEvent) => void;
 }
 
 export interface PropertyFailure {

@@ -66,11 +66,30 @@ describe('ProgressLine', () => {
     expect(tty.writes.slice(2)).toEqual(['\r\x1b[K']);
   });
 
-  it('prints nothing on a stream that is not a terminal', () => {
+  const result = (status: 'passed' | 'failed') => ({ property: 'x', statement: '', status, scenarios: 12, asked: 25, requests: 40, ms: 2500 });
+
+  it('on a stream that is not a terminal: a line at each start and end, and the status every 10 s between them', () => {
+    vi.useFakeTimers();
     const log = stream(false);
     const line = new ProgressLine(log);
-    line.update({ property: 'x', phase: 'checking', done: 1 });
+    line.update({ property: 'x', phase: 'started', budgetMs: 30_000 });
+    line.update({ property: 'x', phase: 'checking', done: 1, requests: 3 });
+    expect(log.writes).toEqual(['x: started (time budget 30.0 s)\n']);
+    vi.advanceTimersByTime(10_000);
+    line.update({ property: 'x', phase: 'shrinking', done: 9, requests: 30 });
+    vi.advanceTimersByTime(10_000);
+    expect(log.writes.slice(1)).toEqual(['checking x: 1 scenario, 3 requests (10.0 s)\n', 'shrinking x: 9 scenarios, 30 requests (20.0 s)\n']);
+    line.update({ property: 'x', phase: 'finished', result: result('passed') });
+    vi.advanceTimersByTime(30_000);
     line.done();
-    expect(log.writes).toEqual([]);
+    expect(log.writes.slice(3)).toEqual(['x: PASS (12 of 25 scenarios), 12 scenarios, 40 requests, 2.5 s\n']);
+  });
+
+  it('on a terminal: the end of a property stays as a line of its own', () => {
+    const tty = stream(true);
+    const line = new ProgressLine(tty);
+    line.update({ property: 'x', phase: 'checking', done: 1 });
+    line.update({ property: 'x', phase: 'finished', result: result('failed') });
+    expect(tty.writes).toEqual(['\rchecking x: 1 scenario\x1b[K', '\r\x1b[K', 'x: FAIL, 12 scenarios, 40 requests, 2.5 s\n']);
   });
 });

@@ -2,7 +2,7 @@
 // The row helpers are shared with the GitHub step summary.
 import type { Capability } from '../probe.ts';
 import { leftOutFields } from '../probe-fields.ts';
-import type { PropertyResult, SearchOptions } from '../search.ts';
+import type { ProgressEvent, PropertyResult, ScenarioProgress } from '../search.ts';
 import type { CheckReport } from '../check-target.ts';
 import { violationMessage } from './text.ts';
 
@@ -62,7 +62,9 @@ export function countLine(report: CheckReport): string {
   const n = (s: PropertyResult['status']) => report.results.filter((r) => r.status === s).length;
   const total = report.results.length;
   const flaky = report.results.filter((r) => r.status === 'failed' && r.flaky).length;
-  return `${total} ${total === 1 ? 'property' : 'properties'}: ${n('passed')} passed, ${n('failed')} failed${flaky > 0 ? ` (${flaky} flaky)` : ''}, ${n('skipped')} skipped`;
+  const scenarios = report.results.reduce((sum, r) => sum + r.scenarios, 0);
+  const took = report.ms !== undefined ? `; ${scenarios} scenarios in ${seconds(report.ms)} s` : '';
+  return `${total} ${total === 1 ? 'property' : 'properties'}: ${n('passed')} passed, ${n('failed')} failed${flaky > 0 ? ` (${flaky} flaky)` : ''}, ${n('skipped')} skipped${took}`;
 }
 
 /** The target line: what was checked, with which seed, and each request's deadline. */
@@ -95,8 +97,7 @@ export function summaryTable(report: CheckReport): string {
 
 // ── Progress ─────────────────────────────────────────────────────────────────────────────────────
 
-/** What the runner reports as it goes (SearchOptions.onProgress). */
-export type ProgressEvent = Parameters<NonNullable<SearchOptions['onProgress']>>[0];
+export type { ProgressEvent };
 
 export interface ProgressStream {
   isTTY?: boolean;
@@ -104,23 +105,49 @@ export interface ProgressStream {
   write(text: string): unknown;
 }
 
+/** A finished property in one line: `history-independence: PASS, 63 scenarios, 290 requests, 21.3 s`. */
+const finishedLine = (r: PropertyResult) =>
+  `${r.property}: ${resultCell(r)}${r.status === 'skipped' ? ` (${r.reason ?? ''})` : `, ${r.scenarios} scenarios, ${r.requests} requests, ${seconds(r.ms)} s`}`;
+
+const scenarioText = (e: ScenarioProgress) =>
+  `${e.phase} ${e.property}: ${e.done} scenario${e.done === 1 ? '' : 's'}${e.requests !== undefined ? `, ${e.requests} requests` : ''}`;
+
 /**
- * One status line on a terminal, rewritten in place at most ~10 times a second; the latest event is
- * shown when the interval ends. On anything but a TTY (a log file, CI) it prints nothing.
+ * Progress on any output. Every property's start and end get a line of their own. Between them, a
+ * terminal shows one status line rewritten in place at most ~10 times a second (the latest event
+ * shown when the interval ends); anything else (a log file, CI) gets the status as a line every
+ * ~10 s, so a long property is never silent.
  */
 export class ProgressLine {
   private last = 0;
   private shown = false;
-  private pending: ProgressEvent | undefined;
+  private pending: ScenarioProgress | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private latest: { text: string; since: number } | undefined;
 
   constructor(
     private readonly stream: ProgressStream,
     private readonly intervalMs = 100,
+    private readonly heartbeatMs = 10_000,
   ) {}
 
   update(event: ProgressEvent): void {
-    if (!this.stream.isTTY) return;
+    if (event.phase === 'started') {
+      const budget = event.budgetMs !== undefined ? ` (time budget ${seconds(event.budgetMs)} s)` : '';
+      this.line(`${event.property}: started${budget}`);
+      this.latest = { text: `checking ${event.property}: 0 scenarios`, since: Date.now() };
+      return;
+    }
+    if (event.phase === 'finished') {
+      this.latest = undefined;
+      this.line(finishedLine(event.result));
+      return;
+    }
+    if (!this.stream.isTTY) {
+      this.latest = { text: scenarioText(event), since: this.latest?.since ?? Date.now() };
+      return;
+    }
     const wait = this.last + this.intervalMs - Date.now();
     if (wait <= 0) return this.render(event);
     this.pending = event;
@@ -133,17 +160,34 @@ export class ProgressLine {
 
   done(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.timer = undefined;
+    this.heartbeat = undefined;
     this.pending = undefined;
+    this.clear();
+  }
+
+  /** A line that stays (on a terminal, the status line is cleared first and redrawn by the next event). */
+  private line(text: string): void {
+    this.clear();
+    this.stream.write(`${text}\n`);
+    if (!this.stream.isTTY && this.heartbeat === undefined) {
+      this.heartbeat = setInterval(() => {
+        if (this.latest) this.stream.write(`${this.latest.text} (${seconds(Date.now() - this.latest.since)} s)\n`);
+      }, this.heartbeatMs).unref();
+    }
+  }
+
+  private clear(): void {
     if (this.shown) this.stream.write('\r\x1b[K');
     this.shown = false;
   }
 
-  private render(e: ProgressEvent): void {
+  private render(e: ScenarioProgress): void {
     this.pending = undefined;
     this.last = Date.now();
     this.shown = true;
-    const text = `${e.phase} ${e.property}: ${e.done} scenario${e.done === 1 ? '' : 's'}${e.requests !== undefined ? `, ${e.requests} requests` : ''}`;
+    const text = scenarioText(e);
     // A line longer than the terminal wraps, and \r would then rewrite only its last row.
     const width = (this.stream.columns ?? 80) - 1;
     this.stream.write(`\r${text.length > width ? `${text.slice(0, width - 1)}…` : text}\x1b[K`);
