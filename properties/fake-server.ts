@@ -43,7 +43,23 @@ export type FakeVariant =
    * its content and reasoning come back upper-cased; every later time, right. A failure that does not
    * happen again: flaky.
    */
-  | 'first-time-wrong';
+  | 'first-time-wrong'
+  /**
+   * A prefix cache that changes numbers, not tokens: a request whose conversation shares a prefix
+   * with one served before (the flush forgets) gets every log-prob 0.001 lower — the same tokens.
+   * Leak-free; what a server that is not bit-exact does on a cache hit.
+   */
+  | 'cache-drift'
+  /**
+   * A prefix cache that tips a near-tie: every answer's first content token has a runner-up 0.001
+   * below it, and on such a hit the runner-up is chosen — other tokens, nothing another request had.
+   */
+  | 'cache-diverge'
+  /**
+   * An output buffer not cleared between requests: an answer's content starts with what is left of
+   * the previous answer's content (the flush clears it). A content leak anyone can read.
+   */
+  | 'stale-buffer';
 
 export interface FakeServerOptions {
   variant: FakeVariant;
@@ -637,6 +653,48 @@ const shout = (c: Completion): Completion => ({
   })),
 });
 
+/** Every log-prob 0.001 lower: the same tokens, other numbers ('cache-drift'). */
+const drifted = (c: Completion): Completion => {
+  const lower = (e: LogprobEntry): LogprobEntry => ({
+    ...e,
+    logprob: e.logprob - 0.001,
+    top_logprobs: e.top_logprobs.map((t) => ({ ...t, logprob: t.logprob - 0.001 })),
+  });
+  return { ...c, choices: c.choices.map((ch) => ({ ...ch, deltas: ch.deltas.map((d) => ({ ...d, logprobs: d.logprobs.map(lower) })) })) };
+};
+
+/**
+ * 'cache-diverge': every choice's first content token is a near-tie — its runner-up, the next word of
+ * the vocabulary, is listed 0.001 below it — and a cache hit tips it to the runner-up (unless that
+ * would bring a stop string into the content). Other tokens, nothing another request had.
+ */
+function nearTie(c: Completion, stop: readonly string[], tipped: boolean): Completion {
+  return {
+    ...c,
+    choices: c.choices.map((ch) => {
+      const first = ch.deltas.findIndex((d) => d.content !== undefined && d.content.trim() !== '');
+      if (first < 0) return ch;
+      const d = ch.deltas[first]!;
+      const word = d.content!.trim();
+      const runnerUp = d.content!.replace(word, WORDS[(WORDS.indexOf(word) + 1) % WORDS.length]!);
+      const tip = tipped && !stop.some((s) => runnerUp.includes(s));
+      const entry = d.logprobs[0];
+      let logprobs = d.logprobs;
+      if (entry) {
+        const [chosen, other] = tip ? [runnerUp, d.content!] : [d.content!, runnerUp];
+        const bytes = (t: string) => [...Buffer.from(t, 'utf8')];
+        const listed = [
+          { token: chosen, logprob: entry.logprob, bytes: bytes(chosen) },
+          { token: other, logprob: entry.logprob - 0.001, bytes: bytes(other) },
+        ].slice(0, entry.top_logprobs.length);
+        logprobs = [{ token: chosen, logprob: entry.logprob, bytes: bytes(chosen), top_logprobs: listed }];
+      }
+      const deltas = ch.deltas.map((x, i) => (i === first ? { ...x, content: tip ? runnerUp : d.content!, logprobs } : x));
+      return { ...ch, deltas };
+    }),
+  };
+}
+
 // ── The handlers ─────────────────────────────────────────────────────────────────────────────────
 
 /** The msw handlers of one fake server; its state (for the leaky variants) lives in this call. */
@@ -651,6 +709,10 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
   let session: Json[] | undefined;
   // 'first-time-wrong': every request body seen so far (stream fields aside).
   const seen = new Set<string>();
+  // 'cache-drift', 'cache-diverge': every prefix of every conversation served (a prefix cache).
+  const prefixes = new Set<string>();
+  // 'stale-buffer': the previous answer's content.
+  let leftover = '';
 
   const models = { object: 'list', data: [{ id: FAKE_MODEL, object: 'model', created: CREATED, owned_by: 'amnesia' }] };
   const notFound = (what: string) =>
@@ -684,6 +746,24 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
       } else {
         completion = complete(body, body.messages);
       }
+      if (variant === 'cache-drift' || variant === 'cache-diverge') {
+        const keys = body.messages.map((_, k) => canonical(body.messages.slice(0, k + 1)));
+        const hit = keys.some((k) => prefixes.has(k));
+        if (variant === 'cache-drift' && hit) completion = drifted(completion);
+        if (variant === 'cache-diverge') completion = nearTie(completion, body.stop, hit);
+        for (const k of keys) prefixes.add(k);
+      }
+      if (variant === 'stale-buffer') {
+        const own = message(completion.choices[0]!).content;
+        const first = completion.choices[0]!.deltas.findIndex((d) => d.content !== undefined);
+        if (first >= 0 && leftover !== '') {
+          const choices = [...completion.choices];
+          const deltas = choices[0]!.deltas.map((d, i) => (i === first ? { ...d, content: leftover + d.content! } : d));
+          choices[0] = { ...choices[0]!, deltas };
+          completion = { ...completion, choices };
+        }
+        leftover = typeof own === 'string' ? own : '';
+      }
       if (variant === 'first-time-wrong') {
         const { stream: _s, stream_options: _o, ...rest } = body.raw;
         const key = canonical(rest);
@@ -698,9 +778,11 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
     http.get(`${origin}/health`, () => HttpResponse.json({ status: 'ok', model: FAKE_MODEL })),
     http.post(`${origin}/admin/cache/flush`, () => {
       // The leaky variants keep their state in what the flush empties (a cache, a session store).
-      const entries = memo.size + (session ? 1 : 0);
+      const entries = memo.size + (session ? 1 : 0) + prefixes.size;
       memo.clear();
       session = undefined;
+      prefixes.clear();
+      leftover = '';
       return HttpResponse.json({ flushed: true, entries, bytes: 0 });
     }),
     http.all(`${origin}/*`, ({ request }) => notFound(`${request.method} ${new URL(request.url).pathname}`)),

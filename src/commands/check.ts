@@ -11,6 +11,7 @@ import { ProgressLine, summaryTable } from '../harness/report/summary.ts';
 import { selectProperties } from '../harness/check-target.ts';
 import { check, type CheckOptions } from '../api.ts';
 import { UnreachableError } from '../harness/transport.ts';
+import { COMPARE_MODES } from '../harness/classify.ts';
 import { usageLine, type CommandHelp, type FlagHelp } from './help.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -44,6 +45,13 @@ export const targetFlagsHelp: FlagHelp[] = [
     value: 'SECONDS',
     text: "a request with no complete answer within this is a hang, reported as a violation (default: from the probe's slowest answer, at least 10 s)",
   },
+  {
+    flag: '--compare',
+    value: 'exact|tokens|text',
+    text:
+      'what a difference must be to fail: exact, any (default); tokens, other tokens, not log-probs that drift with the same tokens; ' +
+      "text, only a content leak (an answer with what only another request had). Contract breaks fail in every mode; each violation's class is shown whatever the mode",
+  },
 ];
 
 export function positiveInt(flag: string, text: string | undefined, max = 1_000_000): number | undefined {
@@ -66,13 +74,25 @@ export const targetFlags = {
   model: { type: 'string' },
   'api-key': { type: 'string' },
   'request-timeout': { type: 'string' },
+  compare: { type: 'string' },
 } as const;
 
 export function targetOptions(
-  values: { target?: string | undefined; model?: string | undefined; 'api-key'?: string | undefined; 'request-timeout'?: string | undefined },
+  values: {
+    target?: string | undefined;
+    model?: string | undefined;
+    'api-key'?: string | undefined;
+    'request-timeout'?: string | undefined;
+    compare?: string | undefined;
+  },
   env: NodeJS.ProcessEnv,
 ): CheckOptions {
   const options: CheckOptions = {};
+  if (values.compare !== undefined) {
+    const mode = COMPARE_MODES.find((m) => m === values.compare);
+    if (mode === undefined) throw new UsageError(`--compare must be ${COMPARE_MODES.join(', ')}, got '${values.compare}'`);
+    options.compare = mode;
+  }
   if (values.target !== undefined) {
     try {
       const url = new URL(values.target);

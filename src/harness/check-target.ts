@@ -10,6 +10,7 @@ import type { Violation } from './violation.ts';
 import { probe, type Capabilities } from './probe.ts';
 import { largestBudget } from './arbitraries/options.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
+import type { CompareMode } from './classify.ts';
 import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
 import { loadScenario, stepNames, withModel, type Scenario } from './scenario.ts';
@@ -42,6 +43,8 @@ export interface TargetSpec {
    * then is a hang. Default: derived from the probe (`requestDeadline`).
    */
   requestTimeoutMs?: number;
+  /** What a difference must be to fail (`--compare`, classify.ts): default `exact`, every difference. */
+  compare?: CompareMode;
 }
 
 export interface CheckTargetOptions extends TargetSpec {
@@ -196,6 +199,7 @@ export async function openTarget(options: TargetSpec, load: Load = { maxTokens: 
       caps,
       ...(reset ? { reset } : {}),
       resetBy: restart ? 'restart' : caps.flush ? 'flush' : undefined,
+      ...(options.compare ? { compare: options.compare } : {}),
       slowestProbeMs,
       requestTimeoutMs,
       close: () => connection.close(),

@@ -12,6 +12,7 @@ import { memberOf, requestCount, stepNames, type BurstMember, type Member, type 
 import { burstOverlap, recordScenario, type Entry, type Recording } from './record.ts';
 import { UnreachableError } from './transport.ts';
 import type { Violation } from './violation.ts';
+import type { CompareMode } from './classify.ts';
 
 /**
  * fast-check's shrinking candidates per failure: with the moves shrunk first, enough to bring a
@@ -133,6 +134,8 @@ export interface Target {
    * flush, or not at all.
    */
   resetBy?: 'restart' | 'flush' | undefined;
+  /** What a difference must be to fail (classify.ts); default `exact`. */
+  compare?: CompareMode;
 }
 
 const hung = (rec: Recording) => rec.entries.some((e) => e.obs.timedOut);
@@ -185,6 +188,7 @@ export async function evaluateScenario(
   const violation = findViolations(recording, {
     deterministic: target.caps.deterministic,
     ...(target.caps.nSeedOffset ? { nSeedOffset: true } : {}),
+    ...(target.compare ? { compare: target.compare } : {}),
     ...(baseline ? { baseline: baseline.answers, baselineBy: target.resetBy === 'restart' ? ('restart' as const) : ('flush' as const) } : {}),
   });
   return { recording, violation };

@@ -2,6 +2,7 @@
 // the recording it points at, and the answers that show it. Prose is rendered from this, by the
 // rule's headline and by each reporter for its audience (report/), so nothing has to parse a message.
 import type { Answer, firstDifference } from './answer.ts';
+import type { Margin, ViolationClass } from './classify.ts';
 import type { Recording } from './record.ts';
 
 export type ViolationKind =
@@ -29,6 +30,12 @@ export interface Violation {
   /** The rule that found it: src/harness/rules/<rule>.ts. */
   rule: string;
   kind: ViolationKind;
+  /** Decided from the evidence (classify.ts): what `--compare` fails on and the report leads with. */
+  class: ViolationClass;
+  /** numeric-drift: the largest |Δ logprob| between the two answers. */
+  drift?: number;
+  /** divergence: the expected run's margin where the tokens first part (a small one is a near-tie). */
+  margin?: Margin;
   /** Indices into the recording's entries: the reference answer (-1: the cold baseline), then the offending one. */
   entries: number[];
   /** What is wrong with the offending answer on its own (envelope, shape). */
@@ -47,8 +54,8 @@ export interface Violation {
   message: string;
 }
 
-/** A violation before its headline is rendered. */
-export type Finding = Omit<Violation, 'message'>;
+/** A violation before it is classified and its headline rendered. */
+export type Finding = Omit<Violation, 'message' | 'class' | 'drift' | 'margin'>;
 
 /** How the text names an entry: `p1 at step 3`. */
 /** The cold baseline a violation compares with, in words. */

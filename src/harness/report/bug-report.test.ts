@@ -68,7 +68,7 @@ describe('reportMarkdown', () => {
   it('has the title, target, verdict and every section', () => {
     expect(md.startsWith('# history-independence: an identical request gets an identical answer whatever ran before it\n')).toBe(true);
     expect(md).toContain(`- Target: \`${TARGET}\``);
-    expect(md).toContain('**history**: p1 at step 3 answered differently');
+    expect(md).toContain('**content leak** — history: p1 at step 3 answered differently');
     for (const h of [
       'Steps to reproduce',
       'Expected',
@@ -124,6 +124,7 @@ describe('reportMarkdown', () => {
     const shape: Violation = {
       rule: 'shape',
       kind: 'shape',
+      class: 'contract',
       entries: [0],
       problems: ['HTTP 500 for a well-formed request'],
       message: 'p1 at step 1: HTTP 500 for a well-formed request',
@@ -174,12 +175,13 @@ describe('reportMarkdown', () => {
     const v: Violation = {
       rule: 'deadline',
       kind: 'hang',
+      class: 'contract',
       entries: [0],
       problems: ['no response at all'],
       message: 'p1 at step 1 got no complete answer within 10 s (no response at all)',
     };
     const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, recording: hung, violation: v } }, TARGET, 'm');
-    expect(text).toContain('**hang**: p1 at step 1 got no complete answer within 10 s (no response at all)');
+    expect(text).toContain('**contract** — hang: p1 at step 1 got no complete answer within 10 s (no response at all)');
     expect(text).toContain('## Expected\n\nA complete answer (a JSON body, or a stream that ends with `data: [DONE]`) within the deadline');
     expect(text).toContain('<summary>Step 1: <code>p1</code> (no answer), JSON, no complete answer (HTTP 0), 10000 ms</summary>');
     expect(text).toContain('(no response)\n(no complete answer within 10000 ms: the client gave up and went away)');

@@ -11,6 +11,7 @@ import { describeStep, memberOf, type Body, type Scenario, type Step } from '../
 import { coldServer, type Violation } from '../violation.ts';
 import { curlScript } from './curl.ts';
 import { code, fence } from './markdown.ts';
+import { classText } from './text.ts';
 import { violationMessage } from './text.ts';
 
 /** Where the scripts point when the target has no URL (the embedded server): `amnesia serve`'s default. */
@@ -209,7 +210,7 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     `- Model: ${code(model)}`,
     `- Found by \`amnesia check\` (${result.scenarios} scenarios, ${result.requests} requests)`,
     '',
-    `**${v.kind}**: ${message}`,
+    `**${classText(v)}** — ${v.kind}: ${message}`,
     '',
     ...(result.flaky
       ? [

@@ -13,7 +13,7 @@ describe('GitHub output', () => {
     const lines = githubAnnotations(report);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(
-      /^::error title=amnesia history-independence::history: p1 at step 3 answered differently .*%0A {2}expected: content: "The answer is 4."/,
+      /^::error title=amnesia history-independence::content leak — history: p1 at step 3 answered differently .*%0A {2}expected: content: "The answer is 4."/,
     );
     expect(lines[1]).toBe('::notice title=amnesia cache-transparency skipped::the target lacks flush');
     for (const l of lines) expect(l).not.toMatch(/[\r\n]/);
@@ -28,7 +28,7 @@ describe('GitHub output', () => {
 
   it('says flaky and short passes in the annotations and the table', () => {
     const r = { ...report, results: [flaky, short] };
-    expect(githubAnnotations(r)[0]).toMatch(/^::error title=amnesia concurrency-independence \(flaky\)::flaky: did not reproduce; history: /);
+    expect(githubAnnotations(r)[0]).toMatch(/^::error title=amnesia concurrency-independence \(flaky\)::flaky: did not reproduce; content leak — history: /);
     const md = githubStepSummary(r);
     expect(md).toContain('| concurrency-independence | ⚠️ FLAKY | 12 | 40 |');
     expect(md).toContain('| cancel-no-trace | ⚠️ PASS (12 of 25 scenarios: time budget) | 12 | 88 | 1.5 | 5 of 5 bursts overlapped |');
@@ -40,6 +40,6 @@ describe('GitHub output', () => {
     expect(md).toContain('## amnesia check: 1 failed');
     expect(md).toContain('| history-independence | ❌ FAIL | 12 | 40 | 3.2 |');
     expect(md).toContain('| a\\|b | ⏭️ SKIP | 0 | 0 | 0.0 | x y |');
-    expect(md).toMatch(/### history-independence\n\nan identical request .*\n\n```text\nhistory: p1 at step 3/);
+    expect(md).toMatch(/### history-independence\n\nan identical request .*\n\n```text\ncontent leak — history: p1 at step 3/);
   });
 });

@@ -35,7 +35,7 @@ describe('junitXml', () => {
     expect(xml).toContain(`<property name="target" value="${TARGET}"/>`);
     expect(xml).toContain(`<testcase classname="amnesia.${TARGET}" name="stream-equivalence" time="1.500"/>`);
     expect(xml).toContain('<skipped message="the target lacks flush"/>');
-    expect(xml).toMatch(/<failure message="p1 at step 3 answered differently[^"]*" type="history">history: p1 at step 3/);
+    expect(xml).toMatch(/<failure message="p1 at step 3 answered differently[^"]*" type="content-leak\/history">content leak — history: p1 at step 3/);
     expect(xml).toContain('the wrong answer is the answer of p2 at step 2');
     expect(xml).toContain('fast-check seed 42, path &quot;3:0:1&quot;'.replace(/&quot;/g, '"'));
   });
@@ -43,7 +43,9 @@ describe('junitXml', () => {
   it('says flaky, and gives a testcase its scenarios, bursts and overlap when there is something to say', () => {
     const xml = junitXml({ ...report, results: [flaky, short] });
     assertWellFormed(xml);
-    expect(xml).toMatch(/<failure message="flaky: did not reproduce: p1 at step 3 answered differently[^"]*" type="history">flaky: did not reproduce\./);
+    expect(xml).toMatch(
+      /<failure message="flaky: did not reproduce: p1 at step 3 answered differently[^"]*" type="content-leak\/history">flaky: did not reproduce\./,
+    );
     expect(xml).toContain('<property name="flaky" value="did not reproduce"/>');
     expect(xml).toContain('<property name="bursts" value="20"/>\n        <property name="bursts-overlapped" value="18"/>');
     expect(xml).toContain(

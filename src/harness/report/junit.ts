@@ -60,7 +60,7 @@ export function junitXml(report: CheckReport): string {
       out.push(
         `${open}>`,
         ...props,
-        `      <failure message="${xmlAttr(message)}" type="${xmlAttr(v.kind)}">${xmlText(failureText(r))}</failure>`,
+        `      <failure message="${xmlAttr(message)}" type="${xmlAttr(`${v.class}/${v.kind}`)}">${xmlText(failureText(r))}</failure>`,
         '    </testcase>',
       );
     }

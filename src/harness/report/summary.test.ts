@@ -9,7 +9,7 @@ describe('summaryTable', () => {
 
   it('has one row per property with result, counts, seconds and the note', () => {
     expect(lines[0]).toMatch(/^property\s+result\s+scenarios\s+requests\s+seconds\s+note$/);
-    expect(lines[1]).toMatch(/^history-independence\s+FAIL\s+12\s+40\s+3\.2\s+history: p1 at step 3 answered differently/);
+    expect(lines[1]).toMatch(/^history-independence\s+FAIL\s+12\s+40\s+3\.2\s+content leak \(history\): p1 at step 3 answered differently/);
     expect(lines[2]).toMatch(/^stream-equivalence\s+PASS\s+25\s+88\s+1\.5$/);
     expect(lines[3]).toMatch(/^cache-transparency\s+SKIP\s+0\s+0\s+0\.0\s+the target lacks flush$/);
     // Columns line up: every row's result starts where the header's does.
@@ -33,7 +33,9 @@ describe('summaryTable: what a result does not show by itself', () => {
   });
 
   it('says a failure that did not reproduce is flaky', () => {
-    expect(lines[1]).toMatch(/^concurrency-independence\s+FLAKY\s+.*flaky: did not reproduce; history: p1 at step 3 .*; 18 of 20 bursts overlapped$/);
+    expect(lines[1]).toMatch(
+      /^concurrency-independence\s+FLAKY\s+.*flaky: did not reproduce; content leak \(history\): p1 at step 3 .*; 18 of 20 bursts overlapped$/,
+    );
     expect(lines.at(-1)).toBe('2 properties: 1 passed, 1 failed (1 flaky), 0 skipped');
   });
 

@@ -5,6 +5,7 @@ import { leftOutFields } from '../probe-fields.ts';
 import type { ProgressEvent, PropertyResult, ScenarioProgress } from '../search.ts';
 import type { CheckReport } from '../check-target.ts';
 import { violationMessage } from './text.ts';
+import { CLASS_LABEL } from '../classify.ts';
 
 const RESULT = { passed: 'PASS', failed: 'FAIL', skipped: 'SKIP' } as const;
 
@@ -42,7 +43,7 @@ export function note(r: PropertyResult): string {
       ? (r.reason ?? '')
       : r.status === 'failed'
         ? f
-          ? `${r.flaky ? 'flaky: did not reproduce; ' : ''}${f.violation.kind}: ${violationMessage(f.recording, f.violation)}`
+          ? `${r.flaky ? 'flaky: did not reproduce; ' : ''}${CLASS_LABEL[f.violation.class]} (${f.violation.kind}): ${violationMessage(f.recording, f.violation)}`
           : (r.reason ?? 'failed')
         : '';
   return [text, burstNote(r)]

@@ -15,7 +15,7 @@ describe('describeViolation', () => {
   it('says what was expected, what came back, and where the wrong answer comes from', () => {
     expect(describeViolation(recording, violation)).toBe(
       [
-        'history: p1 at step 3 answered differently from the identical request p1 at step 1: the answer depends on what ran before (first difference at choices[0].content, character 15)',
+        'content leak — history: p1 at step 3 answered differently from the identical request p1 at step 1: the answer depends on what ran before (first difference at choices[0].content, character 15)',
         '  expected: content: "The answer is 4."; finish_reason: stop',
         '            usage: 5 prompt + 3 completion = 8 tokens',
         '  actual:   content: "The answer is 4, as the tool said."; finish_reason: stop',

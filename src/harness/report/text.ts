@@ -6,6 +6,7 @@ import type { Recording } from '../record.ts';
 import type { PropertyResult } from '../search.ts';
 import { describeStep } from '../scenario.ts';
 import { entryLabel, type Violation } from '../violation.ts';
+import { CLASS_LABEL } from '../classify.ts';
 
 /** The violation in one line: its rule's headline, then where the answers first differ. */
 export function violationMessage(rec: Recording, v: Violation): string {
@@ -13,9 +14,28 @@ export function violationMessage(rec: Recording, v: Violation): string {
   return rule ? messageOf(rule, rec, v) : v.message; // not made by a rule: only its message says
 }
 
-/** A violation in a few lines: what was expected, what came back. */
+/**
+ * The violation's class with its evidence: `content leak`, `numeric drift (largest Δ logprob 0.012)`,
+ * `divergence (a near-tie: where the tokens part, the expected run put "b" 0.010 above "c")`.
+ */
+export function classText(v: Violation): string {
+  const label = CLASS_LABEL[v.class];
+  if (v.class === 'numeric-drift' && v.drift !== undefined) return `${label} (largest Δ logprob ${v.drift.toPrecision(2)}: the same tokens)`;
+  const m = v.margin;
+  if (v.class === 'divergence' && m) {
+    const where = `at token ${m.position + 1}${m.choice > 0 ? ` of choice ${m.choice}` : ''}`;
+    const gap = `${m.atLeast ? 'at least ' : ''}${m.gap.toFixed(3)}`;
+    return `${label} (${where} the expected run put ${JSON.stringify(m.expected)} ${gap} nats above ${JSON.stringify(m.actual)}${m.gap < NEAR_TIE && !m.atLeast ? ': a near-tie' : ''})`;
+  }
+  return label;
+}
+
+/** A margin below this (nats) at the first differing token reads as a near-tie. */
+const NEAR_TIE = 0.05;
+
+/** A violation in a few lines: its class, what was expected, what came back. */
 export function describeViolation(rec: Recording, v: Violation): string {
-  const lines = [`${v.kind}: ${violationMessage(rec, v)}`];
+  const lines = [`${classText(v)} — ${v.kind}: ${violationMessage(rec, v)}`];
   if (v.expected) lines.push(`  expected: ${answerText(v.expected).replace(/\n/g, '\n            ')}`);
   if (v.actual) lines.push(`  actual:   ${answerText(v.actual).replace(/\n/g, '\n            ')}`);
   if (v.leakedFrom !== undefined) lines.push(`  the wrong answer is the answer of ${entryLabel(rec, v.leakedFrom)}`);

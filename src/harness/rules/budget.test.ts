@@ -28,7 +28,8 @@ describe('budget', () => {
     const [v] = violationsOf(
       budget,
       recording([
-        { obs: answer, body: { ...body, max_tokens: 8 } },
+        // Another conversation with the same last user message.
+        { obs: answer, body: { ...body, messages: [{ role: 'system', content: 'be brief' }, ...(body.messages as object[])], max_tokens: 8 } },
         { obs: answer, label: 'p2' },
       ]),
     );

@@ -3,6 +3,7 @@
 // rule per file; a new rule is its file and a line in RULES.
 import type { Recording } from '../record.ts';
 import type { Violation } from '../violation.ts';
+import { fails } from '../classify.ts';
 import { budget } from './budget.ts';
 import { cache } from './cache.ts';
 import { choices } from './choices.ts';
@@ -40,11 +41,11 @@ export const RULES: readonly Rule[] = [
 ];
 
 /**
- * The first violation of the recording, in rule order, or undefined. Only the first: a property
- * fails on it, and shrinking keeps a scenario while it fails.
+ * The first violation of the recording that fails under `options.compare`, in rule order, or
+ * undefined. Only the first: a property fails on it, and shrinking keeps a scenario while it fails.
  */
 export function findViolations(rec: Recording, options: RuleOptions = {}): Violation | undefined {
   const answers = answersOf(rec);
-  for (const rule of RULES) for (const v of rule.check(rec, answers, options)) return v;
+  for (const rule of RULES) for (const v of rule.check(rec, answers, options)) if (fails(v, options.compare)) return v;
   return undefined;
 }
