@@ -5,7 +5,11 @@
 // (a bug report anyone can replay) and passes on a fresh correct one.
 import { describe, expect, test } from 'vitest';
 import type { ViolationKind } from '../src/harness/violation.ts';
-import { describeStep, requestCount } from '../src/harness/scenario.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeStep, loadScenario, requestCount } from '../src/harness/scenario.ts';
+import { writeFailureReport } from '../src/harness/report/bug-report.ts';
 import { check, replay } from '../src/api.ts';
 import { useFakeServers, type FakeVariant } from './fake-server.ts';
 
@@ -79,8 +83,10 @@ describe('leaky fake servers: caught, shrunk to at most 4 requests, and replayab
       expect(kinds, failure!.violation.message).toContain(failure!.violation.kind);
       expect(requestCount(failure!.scenario), JSON.stringify(failure!.scenario.steps)).toBeLessThanOrEqual(4);
 
-      // The shrunk scenario is a bug report: it fails again on a fresh instance of the same server…
-      const again = await replay(failure!.scenario, { target: fresh(variant) });
+      // The shrunk scenario is a bug report: as written to disk and loaded back, it fails again on a
+      // fresh instance of the same server…
+      const folder = writeFailureReport(mkdtempSync(join(tmpdir(), 'amnesia-leaky-')), result, report.target, report.model);
+      const again = await replay(loadScenario(join(folder, 'scenario.json')), { target: fresh(variant) });
       expect(again.violation?.kind, 'the shrunk scenario did not fail again on a fresh instance').toBe(failure!.violation.kind);
       // …and passes on a correct one.
       const control = await replay(failure!.scenario, { target: fresh('correct') });

@@ -47,3 +47,11 @@ describe('burst members', () => {
     expect(stored.length).toBeGreaterThan(0);
   });
 });
+
+describe('scenarios of malformed bodies', () => {
+  test('raw steps alone, with no named requests, make a scenario (the error-envelope bug report replays)', () => {
+    const s = parseScenario({ name: 'error-envelope', requests: {}, steps: [{ raw: '{"messages":""}' }] });
+    expect(requestCount(s)).toBe(1);
+    expect(() => parseScenario({ name: 'x', requests: [], steps: [{ raw: '{' }] })).toThrow(ScenarioError);
+  });
+});

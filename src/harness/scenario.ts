@@ -84,7 +84,7 @@ export function parseScenario(value: unknown, where = 'scenario'): Scenario {
   if (!isObject(value)) fail('must be a JSON object');
   const s = value as Record<string, unknown>;
   if (typeof s.name !== 'string' || s.name === '') fail('name must be a non-empty string');
-  if (!isObject(s.requests) || Object.keys(s.requests).length === 0) fail('requests must map names to request bodies');
+  if (!isObject(s.requests)) fail('requests must map names to request bodies');
   const requests = s.requests as Record<string, unknown>;
   for (const [name, body] of Object.entries(requests)) if (!isObject(body)) fail(`requests.${name} must be a request body object`);
   if (!Array.isArray(s.steps) || s.steps.length === 0) fail('steps must be a non-empty array');
