@@ -46,11 +46,24 @@ export const targetFlagsHelp: FlagHelp[] = [
     text: "a request with no complete answer within this is a hang, reported as a violation (default: from the probe's slowest answer, at least 10 s)",
   },
   {
+    flag: '--extra-body',
+    value: 'JSON',
+    text: "fields added to every chat request that does not set them, e.g. a server's own cache switch: '{\"cache_prompt\":false}' for llama.cpp",
+  },
+  {
+    flag: '--flush-command',
+    value: 'CMD',
+    text:
+      "a shell command that empties the target's caches (exit 0), run between histories and before each cold run, for a server " +
+      "without amnesia's POST /admin/cache/flush (a restart script, say); at most 120 s",
+  },
+  {
     flag: '--compare',
     value: 'exact|tokens|text',
     text:
       'what a difference must be to fail: exact, any (default); tokens, other tokens, not log-probs that drift with the same tokens; ' +
-      "text, only a content leak (an answer with what only another request had). Contract breaks fail in every mode; each violation's class is shown whatever the mode",
+      'text, content leaks and divergences where the expected run was sure of its token, not near-ties. Contract breaks fail in every ' +
+      "mode; each violation's class is shown whatever the mode",
   },
 ];
 
@@ -75,6 +88,8 @@ export const targetFlags = {
   'api-key': { type: 'string' },
   'request-timeout': { type: 'string' },
   compare: { type: 'string' },
+  'extra-body': { type: 'string' },
+  'flush-command': { type: 'string' },
 } as const;
 
 export function targetOptions(
@@ -84,10 +99,28 @@ export function targetOptions(
     'api-key'?: string | undefined;
     'request-timeout'?: string | undefined;
     compare?: string | undefined;
+    'extra-body'?: string | undefined;
+    'flush-command'?: string | undefined;
   },
   env: NodeJS.ProcessEnv,
 ): CheckOptions {
   const options: CheckOptions = {};
+  if (values['extra-body'] !== undefined) {
+    let extra: unknown;
+    try {
+      extra = JSON.parse(values['extra-body']);
+    } catch {
+      extra = undefined;
+    }
+    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
+      throw new UsageError(`--extra-body must be a JSON object such as '{"cache_prompt":false}', got '${values['extra-body']}'`);
+    }
+    options.extraBody = extra as Record<string, unknown>;
+  }
+  if (values['flush-command'] !== undefined) {
+    if (values['flush-command'].trim() === '') throw new UsageError('--flush-command must not be empty');
+    options.flushCommand = values['flush-command'];
+  }
   if (values.compare !== undefined) {
     const mode = COMPARE_MODES.find((m) => m === values.compare);
     if (mode === undefined) throw new UsageError(`--compare must be ${COMPARE_MODES.join(', ')}, got '${values.compare}'`);

@@ -11,6 +11,7 @@ import { probe, type Capabilities } from './probe.ts';
 import { largestBudget } from './arbitraries/options.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
 import type { CompareMode } from './classify.ts';
+import { withExtraBody, withFlushCommand } from './cold-runs.ts';
 import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
 import { loadScenario, stepNames, withModel, type Scenario } from './scenario.ts';
@@ -45,6 +46,10 @@ export interface TargetSpec {
   requestTimeoutMs?: number;
   /** What a difference must be to fail (`--compare`, classify.ts): default `exact`, every difference. */
   compare?: CompareMode;
+  /** Fields merged into every chat request (`--extra-body`, cold-runs.ts): a server's own cache switch, say. */
+  extraBody?: Record<string, unknown>;
+  /** A shell command that empties the target's caches (`--flush-command`), run wherever the harness would flush. */
+  flushCommand?: string;
 }
 
 export interface CheckTargetOptions extends TargetSpec {
@@ -171,7 +176,9 @@ export interface Load {
 export async function openTarget(options: TargetSpec, load: Load = { maxTokens: 8, concurrency: 4 }): Promise<OpenTarget> {
   const connection: TargetConnection =
     typeof options.target === 'string' ? { transport: httpTransport(options.target, options.apiKey), close: async () => {} } : await options.target();
-  const { transport } = connection;
+  let { transport } = connection;
+  if (options.extraBody) transport = withExtraBody(transport, options.extraBody);
+  if (options.flushCommand !== undefined) transport = withFlushCommand(transport, options.flushCommand);
   const restart = connection.restart?.bind(connection);
   try {
     const probeMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
@@ -233,6 +240,14 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
     const examples = (options.scenarios ?? builtinScenarios()).map((s) => withModel(s, target.model));
     const results: PropertyResult[] = [];
     const notes: string[] = [];
+    if (options.extraBody) notes.push(`every chat request carried ${JSON.stringify(options.extraBody)} (--extra-body)`);
+    if (options.flushCommand !== undefined) {
+      notes.push(
+        target.caps.flush
+          ? `\`${options.flushCommand}\` emptied the target's caches wherever the harness flushes (--flush-command)`
+          : `the flush command \`${options.flushCommand}\` failed when the probe ran it: no cold runs`,
+      );
+    }
     const stopAt = options.timeBudgetSeconds !== undefined ? checkStarted + options.timeBudgetSeconds * 1000 : undefined;
     // The budget goes to the properties that run: each gets the time left over the properties left.
     let left = selected.filter((p) => skipReason(p, target.caps) === undefined).length;

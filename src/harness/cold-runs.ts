@@ -1,0 +1,74 @@
+// Cold runs on a server without amnesia's flush endpoint (spec/properties.md "Cold runs"): the
+// user's own way to empty its caches (`--flush-command`, run where the harness would call the
+// endpoint), and fields every chat request carries (`--extra-body`, e.g. a server's own cache
+// switch such as llama.cpp's `cache_prompt: false`). Both wrap the target's transport, so every path
+// that flushes (cold baselines, flush steps, the reset between histories) and every request (the
+// probe's too) gets them.
+import { spawn } from 'node:child_process';
+import type { Exchange, ExchangeResponse, Transport } from './transport.ts';
+
+export const FLUSH_PATH = '/admin/cache/flush';
+
+/** How long a flush command may run before it counts as failed. */
+export const FLUSH_COMMAND_TIMEOUT_MS = 120_000;
+
+const encoder = new TextEncoder();
+const reply = (status: number, body: unknown): ExchangeResponse => ({
+  status,
+  headers: { 'content-type': 'application/json' },
+  body: (async function* () {
+    yield encoder.encode(JSON.stringify(body));
+  })(),
+});
+
+/** Runs `command` with sh; resolves with its exit code (null: killed at the timeout) and the end of its output. */
+export function runCommand(command: string, timeoutMs = FLUSH_COMMAND_TIMEOUT_MS): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-2000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: 127, output: e.message });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: output.trim() });
+    });
+  });
+}
+
+/** The transport with `command` in place of the flush endpoint: exit 0 is a flush, anything else a 500 saying why. */
+export function withFlushCommand(transport: Transport, command: string, timeoutMs = FLUSH_COMMAND_TIMEOUT_MS): Transport {
+  const sendOrigin = async (x: Exchange): Promise<ExchangeResponse> => {
+    if (x.method !== 'POST' || x.path !== FLUSH_PATH) return transport.sendOrigin(x);
+    const { code, output } = await runCommand(command, timeoutMs);
+    if (code === 0) return reply(200, { flushed: true, command });
+    const why = code === null ? `killed after ${timeoutMs / 1000} s` : `exit ${code}`;
+    return reply(500, { error: { message: `the flush command failed (${why}): ${output.slice(-300)}`, type: 'flush_command', param: null, code: null } });
+  };
+  return { name: transport.name, send: (x) => transport.send(x), sendOrigin };
+}
+
+/**
+ * The transport with `extra` added to every chat request that is a JSON object, where the request
+ * does not set the field itself (the generated traffic stays what its scenario says); a malformed
+ * body is sent as it is.
+ */
+export function withExtraBody(transport: Transport, extra: Record<string, unknown>): Transport {
+  const send = (x: Exchange): Promise<ExchangeResponse> => {
+    if (x.method !== 'POST' || x.path !== '/chat/completions' || x.body === undefined) return transport.send(x);
+    let body: unknown;
+    try {
+      body = JSON.parse(x.body);
+    } catch {
+      return transport.send(x);
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return transport.send(x);
+    return transport.send({ ...x, body: JSON.stringify({ ...extra, ...body }) });
+  };
+  return { name: transport.name, send, sendOrigin: (x) => transport.sendOrigin(x) };
+}
