@@ -39,7 +39,7 @@ async function findAndShrink(seeds: number): Promise<string> {
       // No stored scenarios: the random search has to find the bug by itself.
       const report = await check({ embedded: { failpoints: [failpoint] }, properties: [failpointCatchers[failpoint]], runs: 200, seed: s, scenarios: [] });
       times.push((performance.now() - started) / 1000);
-      const r = report.results[0]!;
+      const r = report.results.find((x) => x.property === failpointCatchers[failpoint])!;
       runs.push(r.scenarios);
       if (r.failure) {
         caught++;

@@ -59,7 +59,13 @@ export type FakeVariant =
    * An output buffer not cleared between requests: an answer's content starts with what is left of
    * the previous answer's content (the flush clears it). A content leak anyone can read.
    */
-  | 'stale-buffer';
+  | 'stale-buffer'
+  /** Streams end without `data: [DONE]` (the chunks are right). */
+  | 'no-done'
+  /** `n` is accepted and ignored: one choice whatever `n` says. */
+  | 'n-ignored'
+  /** Every chat request gets HTTP 500 (with the error envelope): a server that is up and broken. */
+  | 'always-500';
 
 export interface FakeServerOptions {
   variant: FakeVariant;
@@ -582,7 +588,7 @@ function jsonBody(id: string, c: Completion): Json {
 }
 
 /** The SSE events of a completion, each a `data: …` line and a blank line. */
-function streamEvents(id: string, c: Completion, includeUsage: boolean, drift: boolean): string[] {
+function streamEvents(id: string, c: Completion, includeUsage: boolean, drift: boolean, done = true): string[] {
   const chunk = (choices: Json[], extra: Json = {}) =>
     `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: CREATED, model: FAKE_MODEL, system_fingerprint: 'fp_fake', choices, ...(includeUsage ? { usage: null } : {}), ...extra })}\n\n`;
   const events: string[] = [];
@@ -601,7 +607,7 @@ function streamEvents(id: string, c: Completion, includeUsage: boolean, drift: b
     events.push(chunk([{ index, delta: {}, logprobs: c.logprobs ? { content: [] } : null, finish_reason: ch.finish }]));
   });
   if (includeUsage) events.push(chunk([], { usage: usageOf(c) }));
-  events.push('data: [DONE]\n\n');
+  if (done) events.push('data: [DONE]\n\n');
   return events;
 }
 
@@ -732,6 +738,10 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         await new Promise((resolve) => request.signal.addEventListener('abort', resolve, { once: true }));
         return HttpResponse.json({ error: { message: 'gone', type: 'server_error', param: null, code: null } }, { status: 503 });
       }
+      if (variant === 'always-500') {
+        return HttpResponse.json({ error: { message: 'internal error', type: 'server_error', param: null, code: null } }, { status: 500 });
+      }
+      if (variant === 'n-ignored') body = { ...body, n: 1 };
       const id = `chatcmpl-fake-${++served}`;
       let completion: Completion;
       if (variant === 'session-history') {
@@ -770,7 +780,7 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         if (!seen.has(key)) completion = shout(completion);
         seen.add(key);
       }
-      if (body.stream) return sse(streamEvents(id, completion, body.includeUsage, variant === 'stream-drift'));
+      if (body.stream) return sse(streamEvents(id, completion, body.includeUsage, variant === 'stream-drift', variant !== 'no-done'));
       return HttpResponse.json(jsonBody(id, completion));
     }),
     http.get(`${base}/models`, () => HttpResponse.json(models)),

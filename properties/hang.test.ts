@@ -120,19 +120,19 @@ describe('a target that hangs', () => {
         join(dir, 'junit.xml'),
       ]);
       expect(r.status, r.stdout + r.stderr).toBe(1);
-      expect(r.stdout).toMatch(/tool-call-assembly\s+FAIL .*hang: .* got no complete answer within 3\.0 s/);
+      expect(r.stdout).toMatch(/tool-call-assembly\s+FAIL .*contract \(hang\): .* got no complete answer within 3\.0 s/);
       expect(r.stdout).toMatch(/truncation-consistency\s+PASS/);
       expect(r.stdout).toContain('request deadline 3.0 s');
       const folder = join(dir, 'tool-call-assembly');
       for (const file of ['scenario.json', 'REPORT.md']) expect(existsSync(join(folder, file)), file).toBe(true);
       const md = readFileSync(join(folder, 'REPORT.md'), 'utf8');
-      expect(md).toContain('**hang**: ');
+      expect(md).toContain('**contract** — hang: ');
       expect(md).toContain('no complete answer');
-      expect(readFileSync(join(dir, 'junit.xml'), 'utf8')).toContain('type="hang"');
+      expect(readFileSync(join(dir, 'junit.xml'), 'utf8')).toContain('type="contract/hang"');
 
       const again = await amnesia(['replay', join(folder, 'scenario.json'), '--target', target.url, '--request-timeout', String(DEADLINE_MS / 1000)]);
       expect(again.status, again.stdout + again.stderr).toBe(1);
-      expect(again.stdout).toContain('FAILS: hang:');
+      expect(again.stdout).toContain('FAILS: contract — hang:');
     } finally {
       await target.close();
     }

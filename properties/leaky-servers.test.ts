@@ -68,7 +68,8 @@ describe('leaky fake servers: caught, shrunk to at most 4 requests, and replayab
     const how = stored ? 'stored scenarios first' : 'random search alone';
     test(`${variant} fails ${property} (${how})`, { timeout: 60_000 }, async () => {
       const report = await check({ target: fresh(variant), properties: [property], runs: 50, seed: 1, ...(stored ? {} : { scenarios: [] }) });
-      const result = report.results[0]!;
+      // The probe's own finding, where it has one, comes first.
+      const result = report.results.find((r) => r.property === property)!;
       const failure = result.failure;
       log(
         `${variant} ${result.property} (${how}): ${result.status} (${result.scenarios} scenarios, ${result.requests} requests, ${result.ms} ms)` +
@@ -100,7 +101,7 @@ describe('regressions the fakes found', () => {
   // expectation, so the bug report fails again on a fresh instance of the leaky server.
   test('a cache-transparency failure replays', { timeout: 60_000 }, async () => {
     const report = await check({ target: fresh('answer-memo'), properties: ['cache-transparency'], runs: 50, seed: 1, scenarios: [] });
-    const failure = report.results[0]!.failure!;
+    const failure = report.results.find((r) => r.property === 'cache-transparency')!.failure!;
     expect(failure.violation.kind).toBe('cache');
     const again = await replay(failure.scenario, { target: fresh('answer-memo') });
     expect(again.violation, 'the bug report did not fail again').toBeDefined();
@@ -112,7 +113,7 @@ describe('a failure that does not happen again', () => {
   // a history violation, but its shrunk scenario, replayed on the same (reset) target, passes.
   test('is reported flaky, with the failing run and the passing replay, not as a minimal scenario', { timeout: 60_000 }, async () => {
     const report = await check({ target: fresh('first-time-wrong'), properties: ['history-independence'], runs: 50, seed: 1, scenarios: [] });
-    const result = report.results[0]!;
+    const result = report.results.find((r) => r.property === 'history-independence')!;
     log(`first-time-wrong: ${result.status}${result.flaky ? ' (flaky)' : ''} ${result.failure?.violation.message ?? ''}`);
     expect(result).toMatchObject({ status: 'failed', flaky: true });
     const failure = result.failure!;

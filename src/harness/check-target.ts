@@ -12,6 +12,7 @@ import { largestBudget } from './arbitraries/options.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
 import type { CompareMode } from './classify.ts';
 import { withExtraBody, withFlushCommand } from './cold-runs.ts';
+import { probeResult, type ProbeExchange } from './probe-findings.ts';
 import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
 import { loadScenario, stepNames, withModel, type Scenario } from './scenario.ts';
@@ -100,6 +101,8 @@ interface OpenTarget extends Target {
   name: string;
   /** The probe's slowest request, ms. */
   slowestProbeMs: number;
+  /** Every request the probe sent, and what came back (probe-findings.ts checks them). */
+  probeExchanges: ProbeExchange[];
   requestTimeoutMs: number;
   close(): Promise<void>;
 }
@@ -148,11 +151,14 @@ function callTokens(call: ChatCall): number {
 export const callDeadline = (slowestProbeMs: number, call: ChatCall): number => requestDeadline(slowestProbeMs, callTokens(call), call.burst ?? 1);
 
 /** A client that remembers the slowest answer it got (the probe's, for the deadline). */
+/** The probe's client: it times every request and keeps it, with its answer, for the probe's result. */
 class TimedClient extends ChatClient {
   slowestMs = 0;
+  readonly exchanges: ProbeExchange[] = [];
   override async chat(call: ChatCall): Promise<Observation> {
     const obs = await super.chat(call);
     this.slowestMs = Math.max(this.slowestMs, obs.ended - obs.started);
+    this.exchanges.push({ call, obs });
     return obs;
   }
 }
@@ -208,6 +214,7 @@ export async function openTarget(options: TargetSpec, load: Load = { maxTokens: 
       resetBy: restart ? 'restart' : caps.flush ? 'flush' : undefined,
       ...(options.compare ? { compare: options.compare } : {}),
       slowestProbeMs,
+      probeExchanges: probeClient.exchanges,
       requestTimeoutMs,
       close: () => connection.close(),
     };
@@ -240,6 +247,12 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
     const examples = (options.scenarios ?? builtinScenarios()).map((s) => withModel(s, target.model));
     const results: PropertyResult[] = [];
     const notes: string[] = [];
+    const probed = await probeResult(target, target.probeExchanges);
+    if (probed.note) notes.push(probed.note);
+    if (probed.result) {
+      results.push(probed.result);
+      options.onProgress?.({ property: probed.result.property, phase: 'finished', result: probed.result });
+    }
     if (options.extraBody) notes.push(`every chat request carried ${JSON.stringify(options.extraBody)} (--extra-body)`);
     if (options.flushCommand !== undefined) {
       notes.push(
@@ -262,6 +275,21 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
           reason: 'not run: an earlier property failed',
           scenarios: 0,
           asked,
+          requests: 0,
+          ms: 0,
+        };
+        results.push(result);
+        options.onProgress?.({ property: property.name, phase: 'finished', result });
+        continue;
+      }
+      if (target.caps.refused !== undefined) {
+        const result: PropertyResult = {
+          property: property.name,
+          statement: property.statement,
+          status: 'skipped',
+          reason: `not run: the target refused the probe's plain request (${target.caps.refused.slice(0, 120)})`,
+          scenarios: 0,
+          asked: options.runs ?? DEFAULT_RUNS,
           requests: 0,
           ms: 0,
         };

@@ -1,5 +1,6 @@
-// What a target can do, learnt at start: a property needing a missing capability is skipped and
-// reported, not failed. Calibration repeats one request in isolation, so a target that is
+// What a target can do, learnt at start, each by its effect: a property needing a missing
+// capability is skipped and reported, not failed; what the probe's requests break is reported by
+// probe-findings.ts. Calibration repeats one request in isolation, so a target that is
 // nondeterministic on its own is reported as such, apart from one whose answers depend on history.
 import { answerOf, sameAnswer } from './answer.ts';
 import type { ChatClient, Observation } from './client.ts';
@@ -19,7 +20,29 @@ export interface Capabilities extends Record<Capability, boolean> {
   fields?: FieldSupportMap;
   /** Choice i of a seeded request with n choices answers as the request with seed + i (the reference server's seeding). */
   nSeedOffset?: boolean;
+  /**
+   * The plain probe request got no proper answer (a 5xx, a refusal, a malformed body): what came
+   * back. Nothing else is probed and no property runs; the probe's result reports it.
+   */
+  refused?: string;
 }
+
+/** No capability: what a target that refused the plain request is taken to have. */
+const NOTHING: Capabilities = {
+  stream: false,
+  streamOptions: false,
+  tools: false,
+  toolChoice: false,
+  n: false,
+  seed: false,
+  seedAccepted: false,
+  logprobs: false,
+  flush: false,
+  deterministic: false,
+};
+
+/** Statuses that say the route or the key is wrong (exit 3), not that a server broke the contract. */
+const NOT_THERE = [401, 403, 404, 405];
 
 const PROBE_TOOL = {
   type: 'function',
@@ -41,12 +64,13 @@ export async function probe(client: ChatClient, model: string, calibrationRuns =
   const first = await client.chat({ body: base, stream: false });
   if (!ok(first)) {
     const why = first.problem ?? JSON.stringify(first.json)?.slice(0, 300);
-    throw new UnreachableError(`the target answered the probe request with HTTP ${first.status}: ${why}`);
+    if (NOT_THERE.includes(first.status)) throw new UnreachableError(`the target answered the probe request with HTTP ${first.status}: ${why}`);
+    return { ...NOTHING, refused: `HTTP ${first.status}: ${why}` };
   }
   const json = async (extra: Record<string, unknown>) => client.chat({ body: { ...base, ...extra }, stream: false });
   const streamed = await client.chat({ body: base, stream: true });
   // The probe client adds no stream fields, so this asks for the usage chunk itself.
-  const withUsage = await client.chat({ body: { ...base, stream: true, stream_options: { include_usage: true } }, stream: false });
+  const withUsage = await client.chat({ body: { ...base, stream_options: { include_usage: true } }, stream: true });
   const tools = await json({ tools: [PROBE_TOOL] });
   const required = await json({ tools: [PROBE_TOOL], tool_choice: 'required' });
   const n = await json({ n: 2 });
@@ -80,7 +104,9 @@ export async function probe(client: ChatClient, model: string, calibrationRuns =
   return {
     fields,
     nSeedOffset,
-    stream: ok(streamed) && streamed.events !== undefined && streamed.done === true,
+    // A stream that breaks the contract (no [DONE], say) is still a stream: the probe's result and
+    // the rules report what is wrong with it, and the stream properties run.
+    stream: ok(streamed) && streamed.events !== undefined,
     streamOptions: (withUsage.events ?? []).some((e) => typeof e === 'object' && e !== null && (e as { usage?: unknown }).usage),
     tools: ok(tools),
     toolChoice: ok(required),
