@@ -25,6 +25,20 @@ const verdicts: Array<[FakeVariant, Record<CompareMode, ViolationClass | undefin
  */
 const leaks: FakeVariant[] = ['stale-buffer', 'answer-memo'];
 
+describe('a server that is not bit-exact in isolation (log-probs jitter, tokens never change)', () => {
+  test('calibration says so; exact skips the properties that need identical answers, tokens and text check them and pass', { timeout: 120_000 }, async () => {
+    const exact = await check({ target: fresh('jitter'), runs: 5, seed: 1 });
+    expect(exact.caps.deterministic).toBe(false);
+    expect(exact.caps.calibration).toMatchObject({ tokensDiffer: false });
+    expect(exact.caps.calibration!.drift).toBeGreaterThan(0);
+    expect(exact.results.find((r) => r.property === 'history-independence')).toMatchObject({ status: 'skipped' });
+    for (const mode of ['tokens', 'text'] as const) {
+      const report = await check({ target: fresh('jitter'), compare: mode, runs: 5, seed: 1 });
+      for (const r of report.results) expect(r.status, `${mode} ${r.property}: ${r.reason ?? r.failure?.violation.message}`).toBe('passed');
+    }
+  });
+});
+
 describe('--compare: the verdict and class of each mode', () => {
   for (const [variant, byMode] of verdicts) {
     for (const [mode, expected] of Object.entries(byMode) as Array<[CompareMode, ViolationClass | undefined]>) {

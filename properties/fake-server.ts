@@ -60,6 +60,12 @@ export type FakeVariant =
    * the previous answer's content (the flush clears it). A content leak anyone can read.
    */
   | 'stale-buffer'
+  /**
+   * Not bit-exact, and leak-free: every answer's log-probs are lower by a different small amount each
+   * time (0 to 6 × 1e-4, by a request counter), the tokens always the same — as a server whose
+   * kernels depend on the batch it happens to run in.
+   */
+  | 'jitter'
   /** Streams end without `data: [DONE]` (the chunks are right). */
   | 'no-done'
   /** `n` is accepted and ignored: one choice whatever `n` says. */
@@ -659,12 +665,12 @@ const shout = (c: Completion): Completion => ({
   })),
 });
 
-/** Every log-prob 0.001 lower: the same tokens, other numbers ('cache-drift'). */
-const drifted = (c: Completion): Completion => {
+/** Every log-prob `by` lower: the same tokens, other numbers ('cache-drift', 'jitter'). */
+const drifted = (c: Completion, by = 0.001): Completion => {
   const lower = (e: LogprobEntry): LogprobEntry => ({
     ...e,
-    logprob: e.logprob - 0.001,
-    top_logprobs: e.top_logprobs.map((t) => ({ ...t, logprob: t.logprob - 0.001 })),
+    logprob: e.logprob - by,
+    top_logprobs: e.top_logprobs.map((t) => ({ ...t, logprob: t.logprob - by })),
   });
   return { ...c, choices: c.choices.map((ch) => ({ ...ch, deltas: ch.deltas.map((d) => ({ ...d, logprobs: d.logprobs.map(lower) })) })) };
 };
@@ -763,6 +769,7 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         if (variant === 'cache-diverge') completion = nearTie(completion, body.stop, hit);
         for (const k of keys) prefixes.add(k);
       }
+      if (variant === 'jitter') completion = drifted(completion, (served % 7) * 1e-4);
       if (variant === 'stale-buffer') {
         const own = message(completion.choices[0]!).content;
         const first = completion.choices[0]!.deltas.findIndex((d) => d.content !== undefined);

@@ -263,7 +263,7 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
     }
     const stopAt = options.timeBudgetSeconds !== undefined ? checkStarted + options.timeBudgetSeconds * 1000 : undefined;
     // The budget goes to the properties that run: each gets the time left over the properties left.
-    let left = selected.filter((p) => skipReason(p, target.caps) === undefined).length;
+    let left = selected.filter((p) => skipReason(p, target.caps, target.compare) === undefined).length;
     let hungUnreset = false;
     for (const property of selected) {
       if (options.stopAtFirstFailure && results.some((r) => r.status === 'failed')) {
@@ -297,7 +297,7 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
         options.onProgress?.({ property: property.name, phase: 'finished', result });
         continue;
       }
-      const runsNow = skipReason(property, target.caps) === undefined;
+      const runsNow = skipReason(property, target.caps, target.compare) === undefined;
       const share = stopAt !== undefined && runsNow ? Math.max(0, (stopAt - Date.now()) / left--) : undefined;
       const run: SearchOptions = {
         runs: options.runs ?? (share !== undefined ? UNLIMITED_RUNS : DEFAULT_RUNS),

@@ -3,6 +3,7 @@
 // probe-findings.ts. Calibration repeats one request in isolation, so a target that is
 // nondeterministic on its own is reported as such, apart from one whose answers depend on history.
 import { answerOf, sameAnswer } from './answer.ts';
+import { largestDrift, sameTokens, type CompareMode } from './classify.ts';
 import type { ChatClient, Observation } from './client.ts';
 import { UnreachableError } from './transport.ts';
 import { probeFields, usableSupport, type FieldSupportMap } from './probe-fields.ts';
@@ -20,6 +21,12 @@ export interface Capabilities extends Record<Capability, boolean> {
   fields?: FieldSupportMap;
   /** Choice i of a seeded request with n choices answers as the request with seed + i (the reference server's seeding). */
   nSeedOffset?: boolean;
+  /**
+   * Calibration: the kinds of requests the properties send, each repeated alone (cold where the
+   * target flushes): how many were compared, whether any kind's tokens differed between repeats, and
+   * the largest log-prob drift between repeats with the same tokens.
+   */
+  calibration?: { requests: number; tokensDiffer: boolean; drift: number };
   /**
    * The plain probe request got no proper answer (a 5xx, a refusal, a malformed body): what came
    * back. Nothing else is probed and no property runs; the probe's result reports it.
@@ -49,6 +56,20 @@ const PROBE_TOOL = {
   function: { name: 'get_time', description: 'Current UTC time.', parameters: { type: 'object', properties: {} } },
 };
 
+/** About 300 words of context, for calibration's long prompt (prefill in several blocks, a sliding window crossed). */
+const LONG_CONTEXT = 'Here is some background that the question does not need. '.repeat(30);
+
+/**
+ * Whether identical requests must get identical answers under `compare`: `exact`, if calibration
+ * found the target exact in isolation; `tokens`, if its repeats had the same tokens (log-probs may
+ * drift); `text`, always (a divergence is judged by its margin, classify.ts).
+ */
+export function comparable(caps: Capabilities, compare: CompareMode = 'exact'): boolean {
+  if (compare === 'text') return true;
+  if (compare === 'tokens') return caps.deterministic || caps.calibration?.tokensDiffer === false;
+  return caps.deterministic;
+}
+
 /** A request the probe and calibration send. */
 export const probeRequest = (model: string): Record<string, unknown> => ({
   model,
@@ -77,13 +98,38 @@ export async function probe(client: ChatClient, model: string, calibrationRuns =
   const logprobs = await json({ logprobs: true, top_logprobs: 1 });
   const flush = await client.flush().catch(() => false);
   // In isolation: on a flushed cache where the target has the endpoint, so that a cache that leaks
-  // into an exact repeat (exo #1362) is not mistaken for nondeterminism.
-  const calibration: Observation[] = [];
-  for (let i = 0; i < calibrationRuns; i++) {
-    if (flush) await client.flush();
-    calibration.push(await client.chat({ body: base, stream: false }));
+  // into an exact repeat (exo #1362) is not mistaken for nondeterminism. Each kind of request the
+  // properties send — log-probs, tools, a long answer, a long prompt — is repeated, since a target
+  // may be exact on the plain request and drift on the others (a kind the target refuses is left out).
+  // Each kind runs once before its compared repeats.
+  const kinds: Array<Record<string, unknown>> = [
+    base,
+    { ...base, logprobs: true, top_logprobs: 5 },
+    { ...base, tools: [PROBE_TOOL] },
+    { ...base, max_tokens: 64 },
+    { ...base, messages: [{ role: 'user', content: `${LONG_CONTEXT} What is 2+2?` }] },
+  ];
+  const calibration = { requests: 0, tokensDiffer: false, drift: 0, exact: true };
+  for (const body of kinds) {
+    // A first run of its own (the plain request had one above): what happens only the first time a
+    // request is seen is history, for the properties, not noise.
+    if (body !== base) await client.chat({ body, stream: false });
+    const runs: Observation[] = [];
+    for (let i = 0; i < calibrationRuns; i++) {
+      if (flush) await client.flush();
+      runs.push(await client.chat({ body, stream: false }));
+    }
+    if (body !== base && !runs.every(ok)) continue;
+    const [first, ...rest] = runs.map(answerOf);
+    calibration.requests += runs.length;
+    for (const [i, a] of rest.entries()) {
+      if (!ok(runs[i + 1]!) || !ok(runs[0]!)) calibration.exact = false;
+      if (sameAnswer(first!, a)) continue;
+      calibration.exact = false;
+      if (!sameTokens(first!, a)) calibration.tokensDiffer = true;
+      else calibration.drift = Math.max(calibration.drift, largestDrift(first!, a));
+    }
   }
-  const reference = answerOf(calibration[0]!);
   const seeded: Observation[] = [];
   for (let i = 0; i < 2; i++) {
     if (flush) await client.flush();
@@ -115,6 +161,7 @@ export async function probe(client: ChatClient, model: string, calibrationRuns =
     seedAccepted,
     logprobs: ok(logprobs) && answerOf(logprobs).choices[0]?.logprobs !== undefined,
     flush,
-    deterministic: calibration.every((o) => ok(o) && sameAnswer(reference, answerOf(o))),
+    deterministic: calibration.exact,
+    calibration: { requests: calibration.requests, tokensDiffer: calibration.tokensDiffer, drift: calibration.drift },
   };
 }

@@ -6,7 +6,7 @@ import { answerOf, type Answer } from './answer.ts';
 import { findViolations } from './rules/index.ts';
 import type { ChatClient } from './client.ts';
 import { minimize } from './minimize.ts';
-import type { Capabilities } from './probe.ts';
+import { comparable, type Capabilities } from './probe.ts';
 import type { GenerationContext, HarnessProperty } from './properties.ts';
 import { memberOf, requestCount, stepNames, type BurstMember, type Member, type Scenario, type Step } from './scenario.ts';
 import { burstOverlap, recordScenario, type Entry, type Recording } from './record.ts';
@@ -186,7 +186,7 @@ export async function evaluateScenario(
   const baseline = cold ? await coldBaseline(target, recording, freshAnswers) : undefined;
   if (baseline?.hung) recording = { ...recording, entries: [...recording.entries, baseline.hung] };
   const violation = findViolations(recording, {
-    deterministic: target.caps.deterministic,
+    deterministic: comparable(target.caps, target.compare),
     ...(target.caps.nSeedOffset ? { nSeedOffset: true } : {}),
     ...(target.compare ? { compare: target.compare } : {}),
     ...(baseline ? { baseline: baseline.answers, baselineBy: target.resetBy === 'restart' ? ('restart' as const) : ('flush' as const) } : {}),
@@ -272,10 +272,14 @@ class ViolationError extends Error {
 }
 
 /** Why a property cannot be checked on this target, or undefined. */
-export function skipReason(property: HarnessProperty, caps: Capabilities): string | undefined {
+export function skipReason(property: HarnessProperty, caps: Capabilities, compare?: CompareMode): string | undefined {
   const missing = property.needs.filter((c) => !caps[c]);
   if (missing.length > 0) return `the target lacks ${missing.join(', ')}`;
-  if (property.deterministic && !caps.deterministic) return 'nondeterministic in isolation: identical requests sent alone got different answers';
+  if (property.deterministic && !comparable(caps, compare)) {
+    return compare === 'tokens'
+      ? 'nondeterministic in isolation: identical requests sent alone got different tokens'
+      : 'nondeterministic in isolation: identical requests sent alone got different answers';
+  }
   return undefined;
 }
 
@@ -288,7 +292,7 @@ export async function searchProperty(
   const started = Date.now();
   const asked = options.asked ?? options.runs;
   const base = { property: property.name, statement: property.statement, scenarios: 0, requests: 0, asked };
-  const skip = skipReason(property, target.caps);
+  const skip = skipReason(property, target.caps, target.compare);
   if (skip !== undefined) return { ...base, status: 'skipped', reason: skip, ms: 0 };
   const arbitrary = property.scenarios({ ...ctx, model: target.model, caps: target.caps });
   let scenarios = 0;

@@ -56,7 +56,15 @@ export function capabilityLine(report: CheckReport): string {
   const caps = (Object.keys(CAPABILITY_LABELS) as Capability[]).map((c) => `${CAPABILITY_LABELS[c]} ${report.caps[c] ? '✓' : '✗'}`);
   const leftOut = report.caps.fields ? leftOutFields(report.caps.fields) : [];
   const fields = leftOut.length > 0 ? `\nrequest fields left out of generated traffic: ${leftOut.join(', ')}` : '';
-  return `${caps.join(' ')}; deterministic in isolation ${report.caps.deterministic ? '✓' : '✗'}${fields}`;
+  const c = report.caps.calibration;
+  const how = !c
+    ? ''
+    : report.caps.deterministic
+      ? ` (${c.requests} calibration requests)`
+      : c.tokensDiffer
+        ? ` (${c.requests} calibration requests: tokens differed)`
+        : ` (${c.requests} calibration requests: the same tokens, log-probs drift up to ${c.drift.toPrecision(2)}; --compare tokens checks it)`;
+  return `${caps.join(' ')}; deterministic in isolation ${report.caps.deterministic ? '✓' : '✗'}${how}${fields}`;
 }
 
 export function countLine(report: CheckReport): string {
