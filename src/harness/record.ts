@@ -112,7 +112,7 @@ export async function recordScenario(client: ChatClient, scenario: Scenario): Pr
 }
 
 /** Two exchanges were in flight at the same time (by the client's clock). */
-const overlap = (a: Observation, b: Observation) => a.started < b.ended && b.started < a.ended;
+export const overlap = (a: Observation, b: Observation) => a.started < b.ended && b.started < a.ended;
 
 /**
  * The bursts of a recording, and how many of them achieved concurrency: every member was in flight

@@ -3,9 +3,19 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ProgressLine, summaryTable } from './summary.ts';
 import { flaky, report, short, TARGET } from './testing.ts';
 
+/** The summary's lines from the table's header on (the causes come before it). */
+const tableOf = (text: string) => {
+  const lines = text.split('\n');
+  return lines.slice(lines.findIndex((l) => l.startsWith('property ')));
+};
+
 describe('summaryTable', () => {
   const text = summaryTable(report);
-  const lines = text.split('\n');
+  const lines = tableOf(text);
+
+  it('leads with the causes of the failures, each with the properties that showed it', () => {
+    expect(text.split('\n').slice(0, 3)).toEqual(['One cause:', '  answers carry what another request had (a content leak): history-independence', '']);
+  });
 
   it('has one row per property with result, counts, seconds and the note', () => {
     expect(lines[0]).toMatch(/^property\s+result\s+scenarios\s+requests\s+seconds\s+note$/);
@@ -26,7 +36,7 @@ describe('summaryTable', () => {
 
 describe('summaryTable: what a result does not show by itself', () => {
   const text = summaryTable({ ...report, results: [flaky, short], requestTimeoutMs: 12_500, notes: ['the target hung during x and cannot be reset'] });
-  const lines = text.split('\n');
+  const lines = tableOf(text);
 
   it('flags a pass that ran fewer scenarios than asked, and says how many bursts overlapped', () => {
     expect(lines[2]).toMatch(/^cancel-no-trace\s+PASS \(12 of 25 scenarios: time budget\)\s+12\s+88\s+1\.5\s+5 of 5 bursts overlapped$/);

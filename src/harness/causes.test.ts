@@ -1,0 +1,64 @@
+// Causes from the evidence, and failures grouped by them.
+import { describe, expect, test } from 'vitest';
+import { causeOf, groupByCause } from './causes.ts';
+import { equality } from './rules/equality.ts';
+import { chatJson, recording, streamed, completion, violationsOf } from './rules/testing.ts';
+import type { PropertyResult } from './search.ts';
+import type { Recording } from './record.ts';
+
+const usage = (cached: number) => ({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12, prompt_tokens_details: { cached_tokens: cached } });
+const firstViolation = (rec: Recording) => violationsOf(equality, rec)[0]!;
+
+describe('causeOf', () => {
+  test('the wrong answer reused cached tokens and the right one did not: a prefix-cache hit', () => {
+    const rec = recording([{ obs: chatJson([{ content: 'a' }], { usage: usage(0) }) }, { obs: chatJson([{ content: 'b' }], { usage: usage(8) }) }]);
+    expect(causeOf(rec, firstViolation(rec)).key).toBe('cache-hit');
+    // Both hit the cache: the hit is not what sets them apart.
+    const both = recording([{ obs: chatJson([{ content: 'a' }], { usage: usage(8) }) }, { obs: chatJson([{ content: 'b' }], { usage: usage(8) }) }]);
+    expect(causeOf(both, firstViolation(both)).key).toBe('history');
+  });
+
+  test('stream against JSON; requests in flight together', () => {
+    const stream = recording([{ obs: completion('a') }, { obs: streamed('b'), stream: true }]);
+    expect(causeOf(stream, firstViolation(stream)).key).toBe('stream');
+    const together = recording([
+      { obs: completion('a') },
+      { obs: completion('b'), at: [2, 5] },
+      { obs: completion('x'), label: 'p2', at: [3, 4], body: { model: 'm', messages: [{ role: 'user', content: 'x' }] } },
+    ]);
+    expect(causeOf(together, firstViolation(together)).key).toBe('concurrency');
+  });
+});
+
+describe('groupByCause', () => {
+  test('one cause seen by several properties is one group, listing them; contract breaks group by rule and problem, numbers aside', () => {
+    const rec = recording([{ obs: chatJson([{ content: 'a' }], { usage: usage(0) }) }, { obs: chatJson([{ content: 'b' }], { usage: usage(8) }) }]);
+    const failed = (property: string, v = firstViolation(rec)): PropertyResult => ({
+      property,
+      statement: '',
+      status: 'failed',
+      scenarios: 1,
+      asked: 1,
+      requests: 2,
+      ms: 1,
+      failure: { scenario: rec.scenario, recording: rec, violation: v, seed: 0, path: '' },
+    });
+    const budget = (n: number) => ({
+      ...firstViolation(rec),
+      rule: 'budget',
+      kind: 'budget' as const,
+      class: 'contract' as const,
+      problems: [`completion_tokens ${n} > max tokens 4`],
+    });
+    const groups = groupByCause([
+      failed('history-independence'),
+      failed('cache-transparency'),
+      failed('truncation-consistency', budget(6)),
+      failed('usage-coherence', budget(9)),
+    ]);
+    expect(groups.map((g) => [g.key, g.properties])).toEqual([
+      ['cache-hit', ['history-independence', 'cache-transparency']],
+      ['contract:budget:completion_tokens N > max tokens N', ['truncation-consistency', 'usage-coherence']],
+    ]);
+  });
+});
