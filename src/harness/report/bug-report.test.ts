@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Scenario } from '../scenario.ts';
+import { requestKey, type Recording } from '../record.ts';
+import { completion } from '../rules/testing.ts';
 import type { Violation } from '../violation.ts';
 import { reportMarkdown, safeFileName, writeFailureReport } from './bug-report.ts';
 import { failed, flaky, LEAKED, p1, p2, passed, recording, runWithFakeCurl, scenario, TARGET } from './testing.ts';
@@ -108,7 +110,7 @@ describe('reportMarkdown', () => {
     expect(md).toContain('fast-check seed 42, path `"3:0:1"`');
   });
 
-  it('says which requests of compound steps have no script', () => {
+  it('gives every request a script; a request built from an answer at run time has none without its run', () => {
     const compound: Scenario = {
       name: 'cancel-no-trace',
       requests: { p1, p2 },
@@ -133,15 +135,30 @@ describe('reportMarkdown', () => {
     const steps = text.split('## Steps to reproduce')[1]!.split('Or replay')[0]!;
     expect(steps).toContain('1. send p1, p2 at once: `./p1.sh & ./p2.sh & wait`');
     expect(steps).toContain(
-      '2. send p1, then continue the conversation from its answer: `./p1.sh`; the continued conversation is built from that answer at run time, so it has no script',
+      '2. send p1, then continue the conversation from its answer: `./p1.sh`; the continued conversation is built from that answer at run time (`amnesia replay` sends it)',
     );
     // p2 is sent as JSON in the burst and streamed by the cancel step: the stream has its own script.
-    expect(steps).toMatch(/3\. stream p2, .*: `\.\/p2-stream\.sh`, interrupted after 2 events; the continuation is built .* no script/);
-    expect(steps).toMatch(/4\. send p1 with a stop string .*: `\.\/p1\.sh`; the request with the stop string is built .* no script/);
-    expect(steps).toContain('5. send the malformed body "{": no script (the body is in scenario.json)');
+    expect(steps).toMatch(/3\. stream p2, .*: `\.\/p2-stream\.sh`, interrupted after 2 events; the continuation is built from that answer at run time/);
+    expect(steps).toMatch(/4\. send p1 with a stop string .*: `\.\/p1\.sh`; the request with the stop string is built from that answer at run time/);
+    expect(steps).toContain('5. send the malformed body "{": `./malformed-5.sh`');
     expect(steps).toContain('6. flush the prefix cache: `curl -X POST http://127.0.0.1:8000/admin/cache/flush`');
     expect(text).toContain('## Expected\n\nA response with the Chat Completions shape');
     expect(text).not.toContain('## First difference');
+  });
+
+  it('a request a compound step built from an answer gets a script of the body this run sent', () => {
+    const scenario: Scenario = { name: 'stop-semantics', requests: { p1 }, steps: [{ stop: 'p1', from: 0, length: 2 }] };
+    const withStop = { ...p1, stop: 'ab' };
+    const rec: Recording = {
+      scenario,
+      entries: [
+        { step: 0, label: 'p1', call: { body: p1, stream: false }, key: requestKey(p1), obs: completion('abc') },
+        { step: 0, label: 'p1 with stop "ab"', call: { body: withStop, stream: false }, key: requestKey(withStop), obs: completion('abc') },
+      ],
+    };
+    const v: Violation = { rule: 'shape', kind: 'shape', class: 'contract', entries: [1], problems: ['HTTP 500'], message: 'HTTP 500' };
+    const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, scenario, recording: rec, violation: v } }, TARGET, 'm');
+    expect(text).toContain('`./p1.sh`; then `./p1-with-stop-_ab_.sh`: the request with the stop string as this run built it from that answer');
   });
 
   it('says a flaky failure did not reproduce, and shows the replay that passed', () => {

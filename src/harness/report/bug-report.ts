@@ -9,7 +9,7 @@ import type { Entry, Recording } from '../record.ts';
 import { REPLAYS, type PropertyResult } from '../search.ts';
 import { describeStep, memberOf, type Body, type Scenario, type Step } from '../scenario.ts';
 import { coldServer, type Violation } from '../violation.ts';
-import { curlScript } from './curl.ts';
+import { curlRawScript, curlScript } from './curl.ts';
 import { code, fence } from './markdown.ts';
 import { classText } from './text.ts';
 import { violationMessage } from './text.ts';
@@ -55,16 +55,19 @@ function sends(step: Step): Array<{ name: string; stream: boolean }> {
 
 interface Script {
   file: string;
+  /** The request's name; `raw:<step>` for a malformed body, `derived:<step>` for a request built at run time. */
   name: string;
   stream: boolean;
   body: Body;
+  /** A malformed body, sent as it is. */
+  raw?: string;
 }
 
 /**
  * The scripts of a scenario: `<name>.sh` per request (JSON, unless the scenario only streams it), and
  * `<name>-stream.sh` for a request it sends both ways. File names are unique, case-insensitively.
  */
-function scriptsOf(s: Scenario, includeUsage: boolean): { scripts: Script[]; fileFor(name: string, stream: boolean): string } {
+function scriptsOf(s: Scenario, includeUsage: boolean, rec?: Recording): { scripts: Script[]; fileFor(name: string, stream: boolean): string } {
   const modes = new Map<string, Set<boolean>>();
   for (const step of s.steps) for (const { name, stream } of sends(step)) (modes.get(name) ?? modes.set(name, new Set()).get(name)!).add(stream);
   const taken = new Set<string>();
@@ -82,6 +85,23 @@ function scriptsOf(s: Scenario, includeUsage: boolean): { scripts: Script[]; fil
     make(primary, safeFileName(name));
     if (used.size === 2) make(true, `${safeFileName(name)}-stream`);
   }
+  s.steps.forEach((step, i) => {
+    if ('raw' in step) scripts.push({ file: unique(`malformed-${i + 1}`), name: `raw:${i}`, stream: false, body: {}, raw: step.raw });
+  });
+  // A request a compound step builds from an answer (a continuation, the request with a stop
+  // string): as this run built and sent it.
+  s.steps.forEach((step, i) => {
+    if (!('continue' in step || 'cancel' in step || 'stop' in step)) return;
+    // The step's second request (its first is the named one, or the cancelled stream of it).
+    const e = (rec?.entries ?? []).filter((x) => x.step === i && !x.baseline)[1];
+    if (e)
+      scripts.push({
+        file: unique(safeFileName(e.label.replace(/\s+/g, '-'))),
+        name: `derived:${i}`,
+        stream: e.call.stream,
+        body: wireBody(e.call, includeUsage),
+      });
+  });
   return {
     scripts,
     fileFor: (name, stream) => (scripts.find((x) => x.name === name && x.stream === stream) ?? scripts.find((x) => x.name === name))?.file ?? '?',
@@ -178,10 +198,15 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
   const { recording: rec, violation: v, scenario } = f;
   const message = violationMessage(rec, v);
   const baseUrl = isUrl(target) ? target : DEFAULT_BASE_URL;
-  const { fileFor } = scriptsOf(scenario, askedUsage(rec));
+  const { fileFor } = scriptsOf(scenario, askedUsage(rec), rec);
   const run = (name: string, stream: boolean) => code(`./${fileFor(name, stream)}`);
   const involved = [...new Set([...v.entries.filter((i) => i >= 0), ...(v.leakedFrom !== undefined ? [v.leakedFrom] : [])])].sort((a, b) => a - b);
-  const derived = (request: string) => `${request} is built from that answer at run time, so it has no script (\`amnesia replay\` sends it)`;
+  const derived = (request: string, i: number) => {
+    const file = fileFor(`derived:${i}`, false);
+    return file === '?'
+      ? `${request} is built from that answer at run time (\`amnesia replay\` sends it)`
+      : `then ${code(`./${file}`)}: ${request} as this run built it from that answer (\`amnesia replay\` builds it anew)`;
+  };
 
   const stepLine = (step: Step, i: number): string => {
     const what = describeStep(step);
@@ -196,10 +221,10 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
         .map((m) => `${m.name} goes away after ${m.cancelAfter} events (interrupt its script then; \`amnesia replay\` does it)`);
       return `${i + 1}. ${what}: ${code(`${command} wait`)}${cancels.length > 0 ? `; ${cancels.join('; ')}` : ''}`;
     }
-    if ('continue' in step) return `${i + 1}. ${what}: ${run(step.continue, step.stream ?? false)}; ${derived('the continued conversation')}`;
-    if ('cancel' in step) return `${i + 1}. ${what}: ${run(step.cancel, true)}, interrupted after ${step.after} events; ${derived('the continuation')}`;
-    if ('stop' in step) return `${i + 1}. ${what}: ${run(step.stop, false)}; ${derived('the request with the stop string')}`;
-    if ('raw' in step) return `${i + 1}. ${what}: no script (the body is in scenario.json)`;
+    if ('continue' in step) return `${i + 1}. ${what}: ${run(step.continue, step.stream ?? false)}; ${derived('the continued conversation', i)}`;
+    if ('cancel' in step) return `${i + 1}. ${what}: ${run(step.cancel, true)}, interrupted after ${step.after} events; ${derived('the continuation', i)}`;
+    if ('stop' in step) return `${i + 1}. ${what}: ${run(step.stop, false)}; ${derived('the request with the stop string', i)}`;
+    if ('raw' in step) return `${i + 1}. ${what}: ${run(`raw:${i}`, false)}`;
     return `${i + 1}. ${what}: ${code(`curl -X POST ${originOf(baseUrl)}/admin/cache/flush`)}`;
   };
 
@@ -330,9 +355,9 @@ export function writeFailureReport(dir: string, result: PropertyResult, target: 
   mkdirSync(folder, { recursive: true });
   writeFileSync(join(folder, 'scenario.json'), `${JSON.stringify(f.scenario, null, 2)}\n`);
   const baseUrl = isUrl(target) ? target : DEFAULT_BASE_URL;
-  for (const s of scriptsOf(f.scenario, askedUsage(f.recording)).scripts) {
+  for (const s of scriptsOf(f.scenario, askedUsage(f.recording), f.recording).scripts) {
     const path = join(folder, s.file);
-    writeFileSync(path, curlScript(baseUrl, s.body, s.stream));
+    writeFileSync(path, s.raw !== undefined ? curlRawScript(baseUrl, s.raw) : curlScript(baseUrl, s.body, s.stream));
     chmodSync(path, 0o755); // explicitly: the mode given to writeFileSync is subject to the umask
   }
   writeFileSync(join(folder, 'REPORT.md'), reportMarkdown(result, target, model));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Body } from '../scenario.ts';
-import { curlScript } from './curl.ts';
+import { curlRawScript, curlScript } from './curl.ts';
 import { runWithFakeCurl, TARGET } from './testing.ts';
 
 const temp = mkdtempSync(join(tmpdir(), 'amnesia-curl-'));
@@ -48,5 +48,14 @@ describe('curlScript', () => {
   it('quotes a base URL with shell characters', () => {
     const { args } = runWithFakeCurl(temp, curlScript("http://h/v1?a='$(id)'", { model: 'm' }, false));
     expect(args).toContain("http://h/v1?a='$(id)'/chat/completions");
+  });
+});
+
+describe('curlRawScript', () => {
+  it('sends a malformed body byte for byte, nothing added or expanded', () => {
+    const raw = "{\"messages\": [ 'it\\'s' $HOME `id` %s %% \n\u0000x";
+    const { args, stdin } = runWithFakeCurl(temp, curlRawScript(TARGET, raw));
+    expect(stdin).toBe(raw.replace('\u0000', ''));
+    expect(args).toContain(`${TARGET}/chat/completions`);
   });
 });
