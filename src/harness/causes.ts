@@ -2,9 +2,8 @@
 // evidence shows — a prefix-cache hit on the wrong side only, requests running together, stream
 // against JSON, a hang, a contract rule — and the summary leads with the causes, each with the
 // properties that showed it, instead of one separately titled failure per property.
-import type { Observation } from './client.ts';
 import { overlap, type Recording } from './record.ts';
-import { usageObject } from './rules/response.ts';
+import { cachedTokens } from './rules/response.ts';
 import type { PropertyResult } from './search.ts';
 import type { Violation } from './violation.ts';
 
@@ -13,13 +12,6 @@ export interface Cause {
   key: string;
   /** The cause in words, for the summary's first lines. */
   text: string;
-}
-
-/** The prefix-cache tokens a response reports (`usage.prompt_tokens_details.cached_tokens`), if any. */
-export function cachedTokens(obs: Observation): number | undefined {
-  const details = usageObject(obs)?.prompt_tokens_details;
-  const n = typeof details === 'object' && details !== null ? (details as Record<string, unknown>).cached_tokens : undefined;
-  return typeof n === 'number' ? n : undefined;
 }
 
 /** The circumstance the violation's evidence shows. */

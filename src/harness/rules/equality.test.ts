@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { equality } from './equality.ts';
-import { body, completion, recording, streamed, violationsOf } from './testing.ts';
+import { body, chatJson, completion, recording, streamed, violationsOf } from './testing.ts';
 
 const other = { ...body, messages: [{ role: 'user', content: 'bye' }] };
 
@@ -23,6 +23,27 @@ describe('equality', () => {
       recording([{ obs: completion('a') }, { obs: completion('b'), at: [2, 5] }, { obs: completion('x'), body: other, label: 'p2', at: [3, 4] }]),
     );
     expect(c?.kind).toBe('concurrency');
+  });
+
+  test('the expected side is the one that reproduces: alone rather than in a burst, cold rather than on a cache hit', () => {
+    // The first p1 ran beside p2, the second alone: the lone one is expected.
+    const [burst] = violationsOf(
+      equality,
+      recording([
+        { obs: completion('b'), at: [0, 5] },
+        { obs: completion('x'), body: other, label: 'p2', at: [1, 4] },
+        { obs: completion('a'), at: [6, 7] },
+      ]),
+    );
+    expect(burst).toMatchObject({ kind: 'concurrency', entries: [2, 0] });
+    expect(burst!.expected!.choices[0]!.content).toBe('a');
+    // The first p1 reused cached tokens, the second did not: the cold one is expected.
+    const usage = (cached: number) => ({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12, prompt_tokens_details: { cached_tokens: cached } });
+    const [hit] = violationsOf(
+      equality,
+      recording([{ obs: chatJson([{ content: 'b' }], { usage: usage(8) }) }, { obs: chatJson([{ content: 'a' }], { usage: usage(0) }) }]),
+    );
+    expect(hit).toMatchObject({ kind: 'history', entries: [1, 0] });
   });
 
   test('names the earlier request whose answer the wrong answer repeats', () => {

@@ -2,11 +2,12 @@
 // anything. A difference is classed by how the two runs differ: one streamed and one not (stream),
 // one beside other requests (concurrency), or neither, so what ran before decided it (history).
 import { sameAnswer } from '../answer.ts';
-import type { Entry } from '../record.ts';
+import { overlap, type Entry } from '../record.ts';
+import { cachedTokens } from './response.ts';
 import { entryLabel } from '../violation.ts';
 import { completed, contrast, type Rule } from './rule.ts';
 
-const overlaps = (a: Entry, b: Entry) => a.obs.started < b.obs.ended && b.obs.started < a.obs.ended;
+const overlaps = (a: Entry, b: Entry) => overlap(a.obs, b.obs);
 
 export const equality: Rule = {
   name: 'equality',
@@ -25,7 +26,12 @@ export const equality: Rule = {
       const [a, b] = [entries[ref]!, e];
       const beside = (x: Entry) => entries.some((y) => y !== x && overlaps(y, x));
       const kind = a.call.stream !== b.call.stream ? 'stream' : beside(a) || beside(b) ? 'concurrency' : 'history';
-      yield contrast(equality, rec, kind, ref, i, answers[ref]!, answers[i]!);
+      // The expected side is the one that reproduces: alone rather than beside others, cold rather
+      // than on a prefix-cache hit; else the earlier.
+      const hit = (x: Entry) => (cachedTokens(x.obs) ?? 0) > 0;
+      const swap = (beside(a) && !beside(b)) || (beside(a) === beside(b) && hit(a) && !hit(b));
+      const [expected, offending] = swap ? [i, ref] : [ref, i];
+      yield contrast(equality, rec, kind, expected, offending, answers[expected]!, answers[offending]!);
     }
   },
   headline(rec, v) {

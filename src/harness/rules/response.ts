@@ -65,6 +65,13 @@ export function usageObject(obs: Observation): Json | undefined {
   return withUsage.at(-1)?.usage as Json | undefined;
 }
 
+/** The prefix-cache tokens a response reports (`usage.prompt_tokens_details.cached_tokens`), if any. */
+export function cachedTokens(obs: Observation): number | undefined {
+  const details = usageObject(obs)?.prompt_tokens_details;
+  const n = typeof details === 'object' && details !== null ? (details as Record<string, unknown>).cached_tokens : undefined;
+  return typeof n === 'number' ? n : undefined;
+}
+
 /** The request's stop strings (`stop` is a string or an array of strings). */
 export function stopStrings(body: Json): string[] {
   const stop = body.stop;
