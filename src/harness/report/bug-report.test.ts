@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Scenario } from '../scenario.ts';
 import { requestKey, type Recording } from '../record.ts';
-import { completion } from '../rules/testing.ts';
+import { chatJson, completion, lp, recording as ruleRecording, violationsOf } from '../rules/testing.ts';
+import { equality } from '../rules/equality.ts';
 import type { Violation } from '../violation.ts';
 import { reportMarkdown, safeFileName, writeFailureReport } from './bug-report.ts';
 import { failed, flaky, LEAKED, p1, p2, passed, recording, runWithFakeCurl, scenario, TARGET } from './testing.ts';
@@ -159,6 +160,30 @@ describe('reportMarkdown', () => {
     const v: Violation = { rule: 'shape', kind: 'shape', class: 'contract', entries: [1], problems: ['HTTP 500'], message: 'HTTP 500' };
     const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, scenario, recording: rec, violation: v } }, TARGET, 'm');
     expect(text).toContain('`./p1.sh`; then `./p1-with-stop-_ab_.sh`: the request with the stop string as this run built it from that answer');
+  });
+
+  it("shows where the tokens part: the tokens before, both choices, and the expected run's alternatives with its margin", () => {
+    const cold = chatJson([
+      {
+        content: 'the fox',
+        logprobs: [
+          lp('the', -0.1),
+          lp(' fox', -0.69, [
+            [' fox', -0.69],
+            [' dog', -0.7],
+          ]),
+        ],
+      },
+    ]);
+    const warm = chatJson([{ content: 'the dog', logprobs: [lp('the', -0.1), lp(' dog', -0.69)] }]);
+    const rec = ruleRecording([{ obs: cold }, { obs: warm }]);
+    const v = violationsOf(equality, rec)[0]!;
+    const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, scenario: rec.scenario, recording: rec, violation: v } }, TARGET, 'm');
+    const part = text.split('## Where the tokens part')[1]!;
+    expect(part).toContain('Token 2, after `"the"`: the expected run chose `" fox"` (log-prob -0.6900), the other run `" dog"`.');
+    expect(part).toContain("The expected run's margin: 0.0100 nats — a near-tie, which numeric drift can tip.");
+    expect(part).toContain('| `" dog"` | -0.7000 | the other run |');
+    expect(text).toContain('**divergence (at token 2 the expected run put');
   });
 
   it('says a flaky failure did not reproduce, and shows the replay that passed', () => {

@@ -12,6 +12,7 @@ import { coldServer, type Violation } from '../violation.ts';
 import { curlRawScript, curlScript } from './curl.ts';
 import { code, fence } from './markdown.ts';
 import { classText } from './text.ts';
+import { CONFIDENT_MARGIN } from '../classify.ts';
 import { violationMessage } from './text.ts';
 
 /** Where the scripts point when the target has no URL (the embedded server): `amnesia serve`'s default. */
@@ -191,6 +192,37 @@ function exchangeBlock(e: Entry, role: string, includeUsage: boolean): string[] 
   ];
 }
 
+/**
+ * Where the tokens part (a divergence with log-probs): the tokens before, what each run chose, and
+ * the expected run's alternatives there with the margin; or, for numeric drift, the largest Δ.
+ */
+function tokensSection(v: Violation): string[] {
+  if (v.class === 'numeric-drift' && v.drift !== undefined) {
+    return ['## Numeric drift', '', `The same tokens; log-probs differ by up to ${v.drift.toPrecision(3)} (nats).`, ''];
+  }
+  const m = v.margin;
+  const entries = m ? v.expected?.choices[m.choice]?.logprobs : undefined;
+  if (!m || !entries) return [];
+  const before = entries
+    .slice(Math.max(0, m.position - 8), m.position)
+    .map((e) => e.token)
+    .join('');
+  const here = entries[m.position]!;
+  const chosenBy = (token: string) => [token === m.expected ? 'the expected run' : '', token === m.actual ? 'the other run' : ''].filter(Boolean).join(', ');
+  const alternatives = (here.top_logprobs ?? []).map((t) => `| ${code(JSON.stringify(t.token))} | ${t.logprob.toFixed(4)} | ${chosenBy(t.token)} |`);
+  return [
+    '## Where the tokens part',
+    '',
+    `Token ${m.position + 1}${m.choice > 0 ? ` of choice ${m.choice}` : ''}, after ${code(JSON.stringify(before))}: the expected run chose ${code(JSON.stringify(m.expected))} ` +
+      `(log-prob ${here.logprob.toFixed(4)}), the other run ${code(JSON.stringify(m.actual))}. The expected run's margin: ${m.atLeast ? 'at least ' : ''}${m.gap.toFixed(4)} nats` +
+      `${m.gap < 0.05 && !m.atLeast ? ' — a near-tie, which numeric drift can tip' : m.gap >= CONFIDENT_MARGIN ? ' — it was sure: drift does not tip that' : ''}.`,
+    '',
+    ...(alternatives.length > 0
+      ? ["The expected run's alternatives there:", '', '| token | log-prob | chosen by |', '|---|---:|---|', ...alternatives, '']
+      : []),
+  ];
+}
+
 /** REPORT.md for one failure: a bug report ready to file. */
 export function reportMarkdown(result: PropertyResult, target: string, model: string): string {
   const f = result.failure;
@@ -295,13 +327,15 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     else out.push(fence(`expected: ${JSON.stringify(d.expected)}\nactual:   ${JSON.stringify(d.actual)}`, 'text'), '');
   }
 
+  out.push(...tokensSection(v));
+
   if (v.leakedFrom !== undefined) {
     const src = rec.entries[v.leakedFrom]!;
     const messages = Array.isArray(src.call.body.messages) ? src.call.body.messages : [];
     out.push(
       '## Where the wrong answer comes from',
       '',
-      `The wrong answer is the answer of an earlier, different request: ${at(src)}. Its request's last message:`,
+      `The wrong answer carries what another request, in another conversation, answered: ${at(src)}. Its request's last message:`,
       '',
       fence(messages.length > 0 ? messageText(messages[messages.length - 1]) : '(no messages)', 'text'),
       '',
