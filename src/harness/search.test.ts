@@ -9,7 +9,7 @@ import { ChatClient } from './client.ts';
 import type { Capabilities } from './probe.ts';
 import type { HarnessProperty } from './properties.ts';
 import { requestCount, type Scenario } from './scenario.ts';
-import { cutAfterViolation, searchProperty, simplerScenarios, type Target } from './search.ts';
+import { cutAfterViolation, searchProperty, simplerBodies, simplerScenarios, type Target } from './search.ts';
 import { minimize } from './minimize.ts';
 import type { Recording } from './record.ts';
 import type { Violation } from './violation.ts';
@@ -138,6 +138,30 @@ describe('simplerScenarios over long histories', () => {
     expect(Object.keys(shrunk.requests).sort()).toEqual(['p10', 'p50']);
     // One step at a time replays the history once per dropped step: 3551 requests here (568 now).
     expect(replayed).toBeLessThan(700);
+  });
+});
+
+describe('simplerBodies', () => {
+  test('drops one optional field or one message of one request; the budget, the last message and tool calls with their results stay', () => {
+    const body = {
+      model: 'm',
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: true,
+      messages: [
+        { role: 'system', content: 's' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'c', content: '4' },
+        { role: 'user', content: 'u' },
+      ],
+    };
+    const s: Scenario = { name: 't', requests: { p1: body }, steps: [{ send: 'p1' }] };
+    const changed = simplerBodies(s).map((c) => {
+      const b = c.requests.p1!;
+      const gone = Object.keys(body).filter((k) => !(k in b));
+      return gone.length > 0 ? gone.join() : `messages ${(b.messages as Array<{ role: string }>).map((m) => m.role).join(',')}`;
+    });
+    expect(changed).toEqual(['temperature', 'logprobs', 'messages assistant,tool,user']);
   });
 });
 

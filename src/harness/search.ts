@@ -8,7 +8,7 @@ import type { ChatClient } from './client.ts';
 import { minimize } from './minimize.ts';
 import { comparable, type Capabilities } from './probe.ts';
 import type { GenerationContext, HarnessProperty } from './properties.ts';
-import { memberOf, requestCount, stepNames, type BurstMember, type Member, type Scenario, type Step } from './scenario.ts';
+import { memberOf, requestCount, stepNames, type Body, type BurstMember, type Member, type Scenario, type Step } from './scenario.ts';
 import { burstOverlap, recordScenario, type Entry, type Recording } from './record.ts';
 import { UnreachableError } from './transport.ts';
 import type { Violation } from './violation.ts';
@@ -89,6 +89,8 @@ export interface PropertyFailure {
    * depends on timing, a race, and a reader should replay it more than once.
    */
   reproducedOnReplay?: number;
+  /** Shrinking the requests' fields and messages stopped at its budget (BODY_SHRINK_RUNS): smaller may still fail. */
+  shrinkStopped?: boolean;
   /** fast-check's replay data for the unshrunk-by-us counterexample. */
   seed: number;
   path: string;
@@ -244,6 +246,39 @@ export function simplerScenarios(s: Scenario): Scenario[] {
   );
 }
 
+/** Candidates that simplify the requests rather than the steps, per shrunk failure. */
+export const BODY_SHRINK_RUNS = 40;
+
+/** A message a request can lose and stay valid: not the last, and no tool call a later message answers. */
+const droppable = (m: unknown, i: number, all: unknown[]) => {
+  if (i === all.length - 1 || typeof m !== 'object' || m === null) return false;
+  const { role, tool_calls: calls } = m as { role?: unknown; tool_calls?: unknown };
+  if (role === 'tool') return false;
+  return !(role === 'assistant' && Array.isArray(calls) && calls.length > 0);
+};
+
+/**
+ * Scenarios with one request simpler: an optional field dropped (`model`, `messages` and the budget
+ * stay), or a message dropped (not the last, not a tool call or its result).
+ */
+export function simplerBodies(s: Scenario): Scenario[] {
+  const out: Scenario[] = [];
+  const withBody = (name: string, body: Body) => out.push({ ...s, requests: { ...s.requests, [name]: body } });
+  for (const [name, body] of Object.entries(s.requests)) {
+    for (const key of Object.keys(body)) {
+      // A request without its budget could run to the end of the context.
+      if (key === 'model' || key === 'messages' || key === 'max_tokens' || key === 'max_completion_tokens') continue;
+      const { [key]: _dropped, ...rest } = body;
+      withBody(name, rest);
+    }
+    const messages = Array.isArray(body.messages) ? (body.messages as unknown[]) : [];
+    messages.forEach((m, i) => {
+      if (droppable(m, i, messages)) withBody(name, { ...body, messages: messages.filter((_, j) => j !== i) });
+    });
+  }
+  return out;
+}
+
 /**
  * The scenario without the steps after the last one the violation names (their answers came after
  * it, so they cannot have caused it), or undefined when there are none.
@@ -377,7 +412,20 @@ export async function searchProperty(
   let smallest = details.counterexample[0];
   const cut = cutAfterViolation(smallest, details.errorInstance.recording, details.errorInstance.violation);
   if (cut !== undefined && (await fails(cut))) smallest = cut;
-  const shrunk = await minimize(smallest, simplerScenarios, fails);
+  const fewest = await minimize(smallest, simplerScenarios, fails);
+  // Then the requests themselves: fields and messages dropped while the same rule still fails (an
+  // invalid request must not turn one failure into another), within BODY_SHRINK_RUNS candidates.
+  let bodyRuns = 0;
+  const rule = details.errorInstance.violation.rule;
+  const failsAlike = async (candidate: Scenario) => {
+    if (++bodyRuns > BODY_SHRINK_RUNS || hangs >= hangRuns) return false;
+    count(candidate, 'shrinking');
+    const r = await evaluateScenario(target, candidate, property, freshAnswers).catch(() => undefined);
+    if (r && hung(r.recording)) hangs++;
+    return r?.violation?.rule === rule;
+  };
+  const shrunk = await minimize(fewest, simplerBodies, failsAlike);
+  const shrinkStopped = bodyRuns > BODY_SHRINK_RUNS;
   // Only a failure that happens again is reported as one: the shrunk scenario, replayed on a fresh
   // target (a new server, or the URL target after its reset), must fail again; its run is the evidence.
   let again: Awaited<ReturnType<typeof evaluateScenario>> | Error | undefined;
@@ -420,6 +468,14 @@ export async function searchProperty(
   }
   const { recording, violation } = again;
   const scenario = reported(recording, violation);
-  const failure: PropertyFailure = { scenario, recording, violation, seed: details.seed, path, ...(replays > 1 ? { reproducedOnReplay: replays } : {}) };
+  const failure: PropertyFailure = {
+    scenario,
+    recording,
+    violation,
+    seed: details.seed,
+    path,
+    ...(replays > 1 ? { reproducedOnReplay: replays } : {}),
+    ...(shrinkStopped ? { shrinkStopped: true } : {}),
+  };
   return { ...base, status: 'failed', ...ran(), failure };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { answerOf, answerText } from '../answer.ts';
 import { ChatClient, type ChatCall, type Observation } from '../client.ts';
 import type { Entry, Recording } from '../record.ts';
-import { REPLAYS, type PropertyResult } from '../search.ts';
+import { BODY_SHRINK_RUNS, REPLAYS, type PropertyResult } from '../search.ts';
 import { describeStep, memberOf, type Body, type Scenario, type Step } from '../scenario.ts';
 import { coldServer, type Violation } from '../violation.ts';
 import { curlRawScript, curlScript } from './curl.ts';
@@ -283,6 +283,9 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
             'the bug needs requests to meet in time (a race). Replay it several times.',
           '',
         ]
+      : []),
+    ...(f.shrinkStopped
+      ? [`Shrinking stopped at its budget (${BODY_SHRINK_RUNS} simplifications of the requests): a smaller scenario may still fail.`, '']
       : []),
     '## Steps to reproduce',
     '',
