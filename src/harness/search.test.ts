@@ -142,7 +142,7 @@ describe('simplerScenarios over long histories', () => {
 });
 
 describe('simplerBodies', () => {
-  test('drops one optional field or one message of one request; the budget, the last message and tool calls with their results stay', () => {
+  test('drops all optional fields at once, then one field or one message; the budget, the last message and tool calls with their results stay', () => {
     const body = {
       model: 'm',
       max_tokens: 8,
@@ -161,7 +161,7 @@ describe('simplerBodies', () => {
       const gone = Object.keys(body).filter((k) => !(k in b));
       return gone.length > 0 ? gone.join() : `messages ${(b.messages as Array<{ role: string }>).map((m) => m.role).join(',')}`;
     });
-    expect(changed).toEqual(['temperature', 'logprobs', 'messages assistant,tool,user']);
+    expect(changed).toEqual(['temperature,logprobs', 'temperature', 'logprobs', 'messages assistant,tool,user']);
   });
 });
 

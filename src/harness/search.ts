@@ -257,26 +257,41 @@ const droppable = (m: unknown, i: number, all: unknown[]) => {
   return !(role === 'assistant' && Array.isArray(calls) && calls.length > 0);
 };
 
+/** The request without its optional fields (`model`, `messages` and the budget stay: without it a request could run to the end of the context). */
+const KEPT = new Set(['model', 'messages', 'max_tokens', 'max_completion_tokens']);
+const optionalKeys = (body: Body) => Object.keys(body).filter((k) => !KEPT.has(k));
+const without = (body: Body, keys: readonly string[]): Body => Object.fromEntries(Object.entries(body).filter(([k]) => !keys.includes(k)));
+const droppableIndices = (body: Body) =>
+  (Array.isArray(body.messages) ? (body.messages as unknown[]) : []).flatMap((m, i, all) => (droppable(m, i, all) ? [i] : []));
+const withoutMessages = (body: Body, drop: readonly number[]): Body => ({
+  ...body,
+  messages: (body.messages as unknown[]).filter((_, j) => !drop.includes(j)),
+});
+
 /**
- * Scenarios with one request simpler: an optional field dropped (`model`, `messages` and the budget
- * stay), or a message dropped (not the last, not a tool call or its result).
+ * Scenarios with the requests simpler, coarse moves first: every request without all its optional
+ * fields, then without all the messages it can lose; then one request at a time, all at once; then
+ * one field or one message. A message can go if it is not the last, nor a tool call or its result.
  */
 export function simplerBodies(s: Scenario): Scenario[] {
+  const names = Object.keys(s.requests);
+  const map = (f: (name: string, body: Body) => Body): Scenario => ({ ...s, requests: Object.fromEntries(names.map((n) => [n, f(n, s.requests[n]!)])) });
+  const one = (name: string, body: Body): Scenario => ({ ...s, requests: { ...s.requests, [name]: body } });
   const out: Scenario[] = [];
-  const withBody = (name: string, body: Body) => out.push({ ...s, requests: { ...s.requests, [name]: body } });
-  for (const [name, body] of Object.entries(s.requests)) {
-    for (const key of Object.keys(body)) {
-      // A request without its budget could run to the end of the context.
-      if (key === 'model' || key === 'messages' || key === 'max_tokens' || key === 'max_completion_tokens') continue;
-      const { [key]: _dropped, ...rest } = body;
-      withBody(name, rest);
-    }
-    const messages = Array.isArray(body.messages) ? (body.messages as unknown[]) : [];
-    messages.forEach((m, i) => {
-      if (droppable(m, i, messages)) withBody(name, { ...body, messages: messages.filter((_, j) => j !== i) });
-    });
+  if (names.length > 1) {
+    out.push(map((_, b) => without(b, optionalKeys(b))));
+    out.push(map((_, b) => withoutMessages(b, droppableIndices(b))));
   }
-  return out;
+  for (const [name, body] of Object.entries(s.requests)) {
+    if (optionalKeys(body).length > 1) out.push(one(name, without(body, optionalKeys(body))));
+    if (droppableIndices(body).length > 1) out.push(one(name, withoutMessages(body, droppableIndices(body))));
+  }
+  for (const [name, body] of Object.entries(s.requests)) {
+    for (const key of optionalKeys(body)) out.push(one(name, without(body, [key])));
+    for (const i of droppableIndices(body)) out.push(one(name, withoutMessages(body, [i])));
+  }
+  // A move that changes nothing (a request with nothing to drop) is no candidate.
+  return out.filter((c) => JSON.stringify(c.requests) !== JSON.stringify(s.requests));
 }
 
 /**
