@@ -15,6 +15,7 @@ const verdicts: Array<[FakeVariant, Record<CompareMode, ViolationClass | undefin
   ['correct', { exact: undefined, tokens: undefined, text: undefined }],
   ['cache-drift', { exact: 'numeric-drift', tokens: undefined, text: undefined }],
   ['cache-diverge', { exact: 'divergence', tokens: 'divergence', text: undefined }],
+  ['batch-numerics', { exact: 'numeric-drift', tokens: undefined, text: undefined }],
 ];
 
 /**
@@ -24,6 +25,9 @@ const verdicts: Array<[FakeVariant, Record<CompareMode, ViolationClass | undefin
  * message hands p1 what p2 would have said — an answer no request of the recording shows.
  */
 const leaks: FakeVariant[] = ['stale-buffer', 'answer-memo'];
+
+/** Contract breaks fail every mode, as contract. */
+const contractBreaks: FakeVariant[] = ['stop-kept', 'bad-json-500'];
 
 describe('a server that is not bit-exact in isolation (log-probs jitter, tokens never change)', () => {
   test('calibration says so; exact skips the properties that need identical answers, tokens and text check them and pass', { timeout: 120_000 }, async () => {
@@ -68,6 +72,16 @@ describe('--compare: the verdict and class of each mode', () => {
         expect(failed?.failure?.violation.class).toMatch(/^(content-leak|divergence|contract)$/);
       });
     }
+  }
+
+  for (const variant of contractBreaks) {
+    test(`${variant}: a contract violation in every mode`, { timeout: 120_000 }, async () => {
+      for (const mode of ['exact', 'tokens', 'text'] as const) {
+        const report = await check({ target: fresh(variant), compare: mode, runs: 10, seed: 1, stopAtFirstFailure: true });
+        const failed = report.results.find((r) => r.status === 'failed');
+        expect(failed?.failure?.violation.class, mode).toBe('contract');
+      }
+    });
   }
 
   test('text another conversation had, inside the answer: a content leak in every mode, naming its source', async () => {

@@ -66,6 +66,15 @@ export type FakeVariant =
    * kernels depend on the batch it happens to run in.
    */
   | 'jitter'
+  /** A stop string ends the answer but stays in the content (what `transformers serve` did). */
+  | 'stop-kept'
+  /** A body that is not JSON gets HTTP 500 (with the envelope), not 400 (what llama.cpp's server did). */
+  | 'bad-json-500'
+  /**
+   * Numerics that depend on the batch: a request that arrives while another is in flight gets its
+   * log-probs 0.002 lower (the same tokens), as kernels whose reduction order follows the batch size.
+   */
+  | 'batch-numerics'
   /** Streams end without `data: [DONE]` (the chunks are right). */
   | 'no-done'
   /** `n` is accepted and ignored: one choice whatever `n` says. */
@@ -511,7 +520,7 @@ function logprobOf(text: string, top: number): LogprobEntry {
 }
 
 /** A choice: the token sequence cut at the budget, then the content cut before the first stop string. */
-function choiceOf(body: ChatBody, tokens: Token[]): Choice {
+function choiceOf(body: ChatBody, tokens: Token[], keepStop = false): Choice {
   const budget = body.maxTokens ?? Number.POSITIVE_INFINITY;
   const kept = tokens.slice(0, budget);
   const content = kept.map((t) => (t.kind === 'content' ? t.text : '')).join('');
@@ -522,6 +531,8 @@ function choiceOf(body: ChatBody, tokens: Token[]): Choice {
     const at = content.indexOf(s);
     if (at >= 0 && at < cut) [cut, end] = [at, at + s.length];
   }
+  // 'stop-kept': the answer ends with the stop string instead of before it.
+  if (keepStop) cut = end;
   const deltas: Delta[] = [];
   let at = 0;
   for (const [i, t] of kept.entries()) {
@@ -543,8 +554,8 @@ function choiceOf(body: ChatBody, tokens: Token[]): Choice {
   return { deltas, finish, completionTokens: kept.length };
 }
 
-function complete(body: ChatBody, messages: Json[]): Completion {
-  const choices = Array.from({ length: body.n }, (_, i) => choiceOf(body, generate(body, messages, i)));
+function complete(body: ChatBody, messages: Json[], keepStop = false): Completion {
+  const choices = Array.from({ length: body.n }, (_, i) => choiceOf(body, generate(body, messages, i), keepStop));
   return { choices, promptTokens: promptTokens(messages, body.tools), logprobs: body.logprobs };
 }
 
@@ -631,6 +642,9 @@ function sse(events: string[]): HttpResponse<ReadableStream<Uint8Array>> {
 }
 
 function errorResponse(e: FakeError, variant: FakeVariant): Response {
+  if (variant === 'bad-json-500' && e.code === 'invalid_json') {
+    return HttpResponse.json({ error: { message: e.message, type: 'server_error', param: null, code: null } }, { status: 500 });
+  }
   if (variant === 'broken-envelope') {
     // fastify without an error handler: its default body; 400 for what its schema and JSON parser
     // catch, 500 for anything the route itself threw.
@@ -715,6 +729,8 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
   const base = (options.baseUrl ?? DEFAULT_FAKE_BASE_URL).replace(/\/+$/, '');
   const origin = new URL(base).origin;
   let served = 0;
+  // 'batch-numerics': chat requests in flight now.
+  let inFlight = 0;
   // 'answer-memo': last user message text → the last answer computed under it.
   const memo = new Map<string, Completion>();
   // 'session-history': the previous request's messages.
@@ -759,8 +775,18 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         const own = complete(body, body.messages);
         completion = (key !== undefined ? memo.get(key) : undefined) ?? own;
         if (key !== undefined) memo.set(key, own);
+      } else if (variant === 'batch-numerics') {
+        inFlight++;
+        try {
+          // Long enough for a burst's other members to arrive.
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          completion = complete(body, body.messages);
+          if (inFlight > 1) completion = drifted(completion, 0.002);
+        } finally {
+          inFlight--;
+        }
       } else {
-        completion = complete(body, body.messages);
+        completion = complete(body, body.messages, variant === 'stop-kept');
       }
       if (variant === 'cache-drift' || variant === 'cache-diverge') {
         const keys = body.messages.map((_, k) => canonical(body.messages.slice(0, k + 1)));
