@@ -142,12 +142,14 @@ describe('simplerScenarios over long histories', () => {
 });
 
 describe('simplerBodies', () => {
-  test('drops all optional fields at once, then one field or one message; the budget, the last message and tool calls with their results stay', () => {
+  test('drops all optional fields at once, then one field or one message; the budget, temperature, seed, the last message and tool calls with their results stay', () => {
     const body = {
       model: 'm',
       max_tokens: 8,
       temperature: 0,
+      seed: 3,
       logprobs: true,
+      top_p: 0.5,
       messages: [
         { role: 'system', content: 's' },
         { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] },
@@ -161,7 +163,7 @@ describe('simplerBodies', () => {
       const gone = Object.keys(body).filter((k) => !(k in b));
       return gone.length > 0 ? gone.join() : `messages ${(b.messages as Array<{ role: string }>).map((m) => m.role).join(',')}`;
     });
-    expect(changed).toEqual(['temperature,logprobs', 'temperature', 'logprobs', 'messages assistant,tool,user']);
+    expect(changed).toEqual(['logprobs,top_p', 'logprobs', 'top_p', 'messages assistant,tool,user']);
   });
 });
 

@@ -257,8 +257,12 @@ const droppable = (m: unknown, i: number, all: unknown[]) => {
   return !(role === 'assistant' && Array.isArray(calls) && calls.length > 0);
 };
 
-/** The request without its optional fields (`model`, `messages` and the budget stay: without it a request could run to the end of the context). */
-const KEPT = new Set(['model', 'messages', 'max_tokens', 'max_completion_tokens']);
+/**
+ * Fields shrinking never drops: the model and messages; the budget (without it a request could run
+ * to the end of the context); temperature and seed (without them a greedy or seeded request samples
+ * at random, and fails any target's equality rule, the bug or not).
+ */
+const KEPT = new Set(['model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'seed']);
 const optionalKeys = (body: Body) => Object.keys(body).filter((k) => !KEPT.has(k));
 const without = (body: Body, keys: readonly string[]): Body => Object.fromEntries(Object.entries(body).filter(([k]) => !keys.includes(k)));
 const droppableIndices = (body: Body) =>
@@ -270,7 +274,7 @@ const withoutMessages = (body: Body, drop: readonly number[]): Body => ({
 
 /**
  * Scenarios with the requests simpler, coarse moves first: every request without all its optional
- * fields, then without all the messages it can lose; then one request at a time, all at once; then
+ * fields (KEPT aside), then without all the messages it can lose; then one request at a time, all at once; then
  * one field or one message. A message can go if it is not the last, nor a tool call or its result.
  */
 export function simplerBodies(s: Scenario): Scenario[] {
