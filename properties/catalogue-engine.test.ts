@@ -5,10 +5,10 @@
 import { describe, test } from 'vitest';
 import fc from 'fast-check';
 import { ENGINE_CATALOGUE } from './failpoint-catchers.ts';
-import { expectCaughtAndShrunk } from './negative-control.ts';
+import { expectCaughtAndShrunk, NEGATIVE_CONTROL_TIMEOUT_MS } from './negative-control.ts';
 
 const seed = fc.readConfigureGlobal().seed ?? 20261124;
 
 describe('the mutation catalogue, runtime and native engine: every failpoint is caught and shrunk to at most 4 requests', () => {
-  for (const name of ENGINE_CATALOGUE) test(name, { timeout: 600_000 }, () => expectCaughtAndShrunk(name, seed));
+  for (const name of ENGINE_CATALOGUE) test(name, { timeout: NEGATIVE_CONTROL_TIMEOUT_MS }, () => expectCaughtAndShrunk(name, seed));
 });

@@ -5,7 +5,7 @@
 import { describe, test } from 'vitest';
 import fc from 'fast-check';
 import { CATALOGUE_FAILPOINTS, type FailpointName } from '../src/engine/failpoints.ts';
-import { expectCaughtAndShrunk } from './negative-control.ts';
+import { expectCaughtAndShrunk, NEGATIVE_CONTROL_TIMEOUT_MS } from './negative-control.ts';
 import { ENGINE_CATALOGUE, NOT_YET_CAUGHT } from './failpoint-catchers.ts';
 
 const seed = fc.readConfigureGlobal().seed ?? 20261124;
@@ -14,6 +14,6 @@ const server = CATALOGUE_FAILPOINTS.filter((f: FailpointName) => !ENGINE_CATALOG
 describe('the mutation catalogue, server and harmony: every failpoint is caught and shrunk to at most 4 requests', () => {
   for (const name of server) {
     if (NOT_YET_CAUGHT.includes(name)) test.skip(`${name} (not yet caught reliably: NOT_YET_CAUGHT)`, () => {});
-    else test(name, { timeout: 600_000 }, () => expectCaughtAndShrunk(name, seed));
+    else test(name, { timeout: NEGATIVE_CONTROL_TIMEOUT_MS }, () => expectCaughtAndShrunk(name, seed));
   }
 });

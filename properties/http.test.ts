@@ -7,7 +7,7 @@ import { RUNTIME_FAILPOINTS } from '../src/engine/failpoints.ts';
 import { EMBEDDED_RUNTIME } from '../src/embedded/embedded-target.ts';
 import { builtinScenarios } from '../src/harness/check-target.ts';
 import { check, replay } from '../src/api.ts';
-import { expectCaughtAndShrunk } from './negative-control.ts';
+import { expectCaughtAndShrunk, NEGATIVE_CONTROL_TIMEOUT_MS } from './negative-control.ts';
 import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
 
 const seed = fc.readConfigureGlobal().seed ?? 20261124;
@@ -40,7 +40,7 @@ describe('over HTTP, the reference server holds', () => {
 });
 
 describe('negative controls: every failpoint is caught and shrunk to at most 4 requests', () => {
-  for (const name of RUNTIME_FAILPOINTS) test(name, { timeout: 600_000 }, () => expectCaughtAndShrunk(name, seed));
+  for (const name of RUNTIME_FAILPOINTS) test(name, { timeout: NEGATIVE_CONTROL_TIMEOUT_MS }, () => expectCaughtAndShrunk(name, seed));
 
   test('kv-trim-noop: the stored exo scenario fails on its own', async () => {
     const r = await replay(exo, { embedded: { failpoints: ['kv-trim-noop'] } });

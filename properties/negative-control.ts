@@ -12,6 +12,14 @@ import { failpointCatchers } from './failpoint-catchers.ts';
 /** Scenarios the property may run before the failpoint must have been caught. */
 const RUNS = 200;
 
+/**
+ * A bound for a run that never ends, not a speed target: the search and shrinking are counted, not
+ * timed, and the slowest control (sticky-sampling: search, fast-check's 100 shrinking candidates,
+ * delta debugging over steps and requests, three replays, each history with its cold runs) takes
+ * up to ~10 minutes on two cores shared with the other test files.
+ */
+export const NEGATIVE_CONTROL_TIMEOUT_MS = 900_000;
+
 export async function expectCaughtAndShrunk(name: FailpointName, seed: number): Promise<void> {
   // In-process servers: hundreds of histories each, without a process start per history.
   const inProcess = () => startInProcessTarget({ failpoints: [name] });

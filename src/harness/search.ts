@@ -247,7 +247,7 @@ export function simplerScenarios(s: Scenario): Scenario[] {
 }
 
 /** Candidates that simplify the requests rather than the steps, per shrunk failure. */
-export const BODY_SHRINK_RUNS = 40;
+export const BODY_SHRINK_RUNS = 24;
 
 /** A message a request can lose and stay valid: not the last, and no tool call a later message answers. */
 const droppable = (m: unknown, i: number, all: unknown[]) => {
