@@ -2,7 +2,7 @@
 // body or every SSE event, whether the stream ended with [DONE], cancellation, and timing. Nothing
 // is interpreted here (answer.ts does that), so a recorded history can be checked again offline.
 import { createParser } from 'eventsource-parser';
-import type { Exchange, Transport } from './transport.ts';
+import { FLUSH_PATH, type Exchange, type Transport } from './transport.ts';
 
 export interface ChatCall {
   /** The request body as sent (for a stream call, `stream`/`stream_options` are added on top). */
@@ -247,7 +247,7 @@ export class ChatClient {
 
   /** Empties the target's prefix cache; false if it has no such endpoint. */
   async flush(): Promise<boolean> {
-    const res = await this.exchange('the cache flush', { method: 'POST', path: '/admin/cache/flush', body: '{}' }, true);
+    const res = await this.exchange('the cache flush', { method: 'POST', path: FLUSH_PATH, body: '{}' }, true);
     return res.status >= 200 && res.status < 300;
   }
 

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { FLUSH_PATH, withExtraBody, withFlushCommand } from './cold-runs.ts';
-import type { Exchange, ExchangeResponse, Transport } from './transport.ts';
+import { withExtraBody, withFlushCommand } from './cold-runs.ts';
+import { FLUSH_PATH, type Exchange, type ExchangeResponse, type Transport } from './transport.ts';
 
 function recorder(): Transport & { seen: Exchange[] } {
   const seen: Exchange[] = [];

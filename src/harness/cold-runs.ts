@@ -5,9 +5,7 @@
 // that flushes (cold baselines, flush steps, the reset between histories) and every request (the
 // probe's too) gets them.
 import { spawn } from 'node:child_process';
-import type { Exchange, ExchangeResponse, Transport } from './transport.ts';
-
-export const FLUSH_PATH = '/admin/cache/flush';
+import { FLUSH_PATH, type Exchange, type ExchangeResponse, type Transport } from './transport.ts';
 
 /** How long a flush command may run before it counts as failed. */
 export const FLUSH_COMMAND_TIMEOUT_MS = 120_000;

@@ -26,6 +26,9 @@ export interface Transport {
   sendOrigin(exchange: Exchange): Promise<ExchangeResponse>;
 }
 
+/** amnesia's cache flush endpoint, on the target's origin (the harness's cold runs; cold-runs.ts can stand in for it). */
+export const FLUSH_PATH = '/admin/cache/flush';
+
 /** The target could not be reached at all (exit code 3), as opposed to answering wrongly. */
 export class UnreachableError extends Error {
   override name = 'UnreachableError';
