@@ -64,12 +64,30 @@ describe('ChatClient deadlines', () => {
     expect(obs.events).toHaveLength(1);
   });
 
+  test('a stream the client abandons, which began and then kept tokens back: left at the deadline, not a hang', async () => {
+    // A server that hides tokens between events (a harmony header, unstreamed reasoning) looks like this.
+    const c = client(stallsMidStream);
+    const obs = await c.chat({ body, stream: true, cancelAfter: 2 });
+    expect(obs).toMatchObject({ status: 200, cancelled: true, leftAtDeadline: true, deadlineMs: 200, done: false });
+    expect(obs.timedOut).toBeUndefined();
+    expect(obs.events).toHaveLength(1);
+    expect(c.timeouts).toBe(0);
+  });
+
+  test('a stream the client abandons that sent nothing by the deadline is a hang', async () => {
+    const c = client(neverAnswers);
+    const obs = await c.chat({ body, stream: true, cancelAfter: 2 });
+    expect(obs).toMatchObject({ status: 0, timedOut: true, cancelled: false });
+    expect(obs.leftAtDeadline).toBeUndefined();
+    expect(c.timeouts).toBe(1);
+  });
+
   test("a call's own deadline, where one is given per call (its budget, its burst)", async () => {
     const c = new ChatClient(neverAnswers, { includeUsage: true, timeoutMs: 5_000, deadlineOf: (call) => 100 * (call.burst ?? 1) });
     expect(await c.chat({ body, stream: false, burst: 2 })).toMatchObject({ timedOut: true, deadlineMs: 200 });
   });
 
-  test('per call: the deadline grows with the budget and the burst; an abandoned stream waits only for its events', () => {
+  test('per call: the deadline grows with the budget and the burst; an abandoned stream waits for its events (and is left at the deadline if they do not come)', () => {
     const slowest = 200;
     const call = (b: Record<string, unknown>, more: object = {}) => callDeadline(slowest, { body: { ...body, ...b }, stream: true, ...more });
     expect(call({ max_tokens: 8 })).toBe(10_000); // the floor

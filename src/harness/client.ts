@@ -31,8 +31,13 @@ export interface Observation {
    * the deadline rule reports. What did come (the status, the stream's first events) is kept.
    */
   timedOut?: boolean;
-  /** The request's deadline, ms (set on a request that timed out). */
+  /** The request's deadline, ms (set on a request that timed out, or a stream left at it). */
   deadlineMs?: number;
+  /**
+   * A stream the client meant to abandon after `cancelAfter` events went away at its deadline with
+   * fewer (set with `cancelled`): the server was answering but kept tokens back, which is no hang.
+   */
+  leftAtDeadline?: boolean;
   /** A framing problem: a body that is not JSON, an SSE payload that is not JSON. */
   problem?: string;
   /** Milliseconds since the client was created. */
@@ -115,8 +120,17 @@ export class ChatClient {
     return { ...call.body, stream: true, ...(this.options.includeUsage ? { stream_options: { include_usage: true } } : {}) };
   }
 
-  /** What a request that ran out of time leaves: what came, flagged; or the error, for the probe. */
-  private expired(obs: Observation, deadline: Deadline): Observation {
+  /**
+   * What a request that ran out of time leaves: what came, flagged; or the error, for the probe.
+   * A stream the client was going to abandon anyway, which has begun (an event came), is left there
+   * instead: the server may keep any number of tokens back between events (harmony headers,
+   * reasoning it does not stream, a tool call buffered until complete), so only a stream that sent
+   * nothing is a hang; the requests after it show whatever it left behind.
+   */
+  private expired(obs: Observation, deadline: Deadline, call?: ChatCall): Observation {
+    if (call?.cancelAfter !== undefined && (obs.events?.length ?? 0) > 0) {
+      return { ...obs, cancelled: true, leftAtDeadline: true, deadlineMs: deadline.ms, ended: this.now() };
+    }
     this.timeouts++;
     if (this.options.onTimeout === 'throw') throw new DeadlineError(`no complete answer within ${deadline.ms} ms`);
     return { ...obs, timedOut: true, deadlineMs: deadline.ms, ended: this.now() };
@@ -165,7 +179,7 @@ export class ChatClient {
           const next = await deadline.race(chunks.next());
           if (next === EXPIRED) {
             void Promise.resolve(chunks.return?.()).catch(() => {});
-            return this.expired(obs, deadline);
+            return this.expired(obs, deadline, call);
           }
           if (next.done) break;
           parser.feed(text.decode(next.value, { stream: true }));
@@ -184,7 +198,7 @@ export class ChatClient {
       obs.ended = this.now();
       return obs;
     } catch (e) {
-      if (deadline.passed) return this.expired(obs, deadline);
+      if (deadline.passed) return this.expired(obs, deadline, call);
       throw e;
     } finally {
       deadline.clear();

@@ -156,7 +156,9 @@ function responseText(obs: Observation): string {
   if (obs.events !== undefined) {
     lines.push(...obs.events.map((ev) => `data: ${JSON.stringify(ev)}`));
     if (obs.done) lines.push('data: [DONE]');
-    if (obs.cancelled) lines.push(`(the client went away after ${obs.events.length} events)`);
+    if (obs.leftAtDeadline)
+      lines.push(`(the client went away after ${obs.events.length} events, at its deadline of ${obs.deadlineMs} ms: the server kept the rest back)`);
+    else if (obs.cancelled) lines.push(`(the client went away after ${obs.events.length} events)`);
   } else if (obs.json !== undefined) {
     lines.push(JSON.stringify(obs.json, null, 2));
   }
