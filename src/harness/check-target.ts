@@ -11,7 +11,7 @@ import { probe, type Capabilities } from './probe.ts';
 import { largestBudget } from './arbitraries/options.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
 import type { CompareMode } from './classify.ts';
-import { withExtraBody, withFlushCommand } from './cold-runs.ts';
+import { withExtraBody, withFlushCommand, withNonce } from './cold-runs.ts';
 import { probeResult, type ProbeExchange } from './probe-findings.ts';
 import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
@@ -51,6 +51,8 @@ export interface TargetSpec {
   extraBody?: Record<string, unknown>;
   /** A shell command that empties the target's caches (`--flush-command`), run wherever the harness would flush. */
   flushCommand?: string;
+  /** A fresh nonce first in every history's prompts (`--cache-bust`, cold-runs.ts `withNonce`). */
+  cacheBust?: boolean;
 }
 
 export interface CheckTargetOptions extends TargetSpec {
@@ -185,6 +187,8 @@ export async function openTarget(options: TargetSpec, load: Load = { maxTokens: 
   let { transport } = connection;
   if (options.extraBody) transport = withExtraBody(transport, options.extraBody);
   if (options.flushCommand !== undefined) transport = withFlushCommand(transport, options.flushCommand);
+  const bust = options.cacheBust ? withNonce(transport) : undefined;
+  if (bust) transport = bust.transport;
   const restart = connection.restart?.bind(connection);
   try {
     const probeMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
@@ -204,14 +208,20 @@ export async function openTarget(options: TargetSpec, load: Load = { maxTokens: 
     // Each request's own deadline (its budget, its burst), unless one was given for all.
     const deadlineOf = options.requestTimeoutMs === undefined ? (call: ChatCall) => callDeadline(slowestProbeMs, call) : undefined;
     const client = new ChatClient(transport, { includeUsage: caps.streamOptions, timeoutMs: requestTimeoutMs, ...(deadlineOf ? { deadlineOf } : {}) });
-    const reset = restart ?? (caps.flush ? async () => void (await client.flush()) : undefined);
+    const emptied = restart ?? (caps.flush ? async () => void (await client.flush()) : undefined);
+    const reset = bust
+      ? async () => {
+          bust.renew();
+          await emptied?.();
+        }
+      : emptied;
     return {
       name: transport.name,
       client,
       model,
       caps,
       ...(reset ? { reset } : {}),
-      resetBy: restart ? 'restart' : caps.flush ? 'flush' : undefined,
+      resetBy: restart ? 'restart' : caps.flush ? 'flush' : bust ? 'nonce' : undefined,
       ...(options.compare ? { compare: options.compare } : {}),
       slowestProbeMs,
       probeExchanges: probeClient.exchanges,
@@ -252,6 +262,12 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
     if (probed.result) {
       results.push(probed.result);
       options.onProgress?.({ property: probed.result.property, phase: 'finished', result: probed.result });
+    }
+    if (options.cacheBust) {
+      notes.push(
+        'each history began with a fresh nonce in front of its first message (--cache-bust): no history reused a prompt prefix of ' +
+          "another past the chat template's fixed head; the bug reports' scripts send the requests without it",
+      );
     }
     if (options.extraBody) notes.push(`every chat request carried ${JSON.stringify(options.extraBody)} (--extra-body)`);
     if (options.flushCommand !== undefined) {
@@ -313,7 +329,7 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
       const result = await searchProperty(target, property, run, load);
       results.push(result);
       options.onProgress?.({ property: property.name, phase: 'finished', result });
-      if (target.client.timeouts > timeouts && target.resetBy === undefined && !hungUnreset) {
+      if (target.client.timeouts > timeouts && (target.resetBy === undefined || target.resetBy === 'nonce') && !hungUnreset) {
         hungUnreset = true;
         notes.push(
           `the target hung during ${property.name} and cannot be reset (no restart, no cache flush endpoint): ` +

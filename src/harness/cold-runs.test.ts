@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { withExtraBody, withFlushCommand } from './cold-runs.ts';
+import { withExtraBody, withFlushCommand, withNonce } from './cold-runs.ts';
 import { FLUSH_PATH, type Exchange, type ExchangeResponse, type Transport } from './transport.ts';
 
 function recorder(): Transport & { seen: Exchange[] } {
@@ -54,5 +54,43 @@ describe('withExtraBody', () => {
     await t.send({ method: 'POST', path: '/chat/completions', body: '[1]' });
     await t.sendOrigin({ method: 'POST', path: FLUSH_PATH, body: '{}' });
     expect(inner.seen.map((x) => x.body)).toEqual(['{"cache_prompt":false,"temperature":1,"messages":[]}', '{"messages": [', '[1]', '{}']);
+  });
+});
+
+describe('withNonce', () => {
+  const chat = (body: unknown) => ({ method: 'POST' as const, path: '/chat/completions', body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const firstContent = (x: Exchange) => (JSON.parse(x.body!) as { messages: Array<{ content: unknown }> }).messages[0]!.content;
+
+  test('the first message starts with the nonce (text or parts); the same until renewed, then another', async () => {
+    const inner = recorder();
+    const { transport, renew } = withNonce(inner);
+    const messages = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'hi' },
+    ];
+    await transport.send(chat({ model: 'm', messages }));
+    await transport.send(chat({ model: 'm', messages }));
+    renew();
+    await transport.send(chat({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }] }));
+    const [a, b, c] = inner.seen.map(firstContent);
+    expect(a).toMatch(/^\[[0-9a-f]{12}\] Be brief\.$/);
+    expect(b).toBe(a);
+    const parts = c as Array<{ type: string; text: string }>;
+    expect(parts[0]!.text).toMatch(/^\[[0-9a-f]{12}\] $/);
+    expect(parts[0]!.text).not.toBe((a as string).slice(0, 15));
+    expect(parts[1]).toEqual({ type: 'text', text: 'hi' });
+    // Only the first message changes.
+    expect((JSON.parse(inner.seen[0]!.body!) as { messages: unknown[] }).messages[1]).toEqual(messages[1]);
+  });
+
+  test('malformed bodies, bodies without messages and other paths go as they are', async () => {
+    const inner = recorder();
+    const { transport } = withNonce(inner);
+    await transport.send(chat('{"messages": ['));
+    await transport.send(chat({ model: 'm', messages: [] }));
+    await transport.send(chat([1]));
+    await transport.send({ method: 'GET', path: '/models' });
+    await transport.sendOrigin({ method: 'POST', path: FLUSH_PATH, body: '{}' });
+    expect(inner.seen.map((x) => x.body)).toEqual(['{"messages": [', '{"model":"m","messages":[]}', '[1]', undefined, '{}']);
   });
 });

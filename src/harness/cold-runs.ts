@@ -3,8 +3,9 @@
 // endpoint), and fields every chat request carries (`--extra-body`, e.g. a server's own cache
 // switch such as llama.cpp's `cache_prompt: false`). Both wrap the target's transport, so every path
 // that flushes (cold baselines, flush steps, the reset between histories) and every request (the
-// probe's too) gets them.
+// probe's too) gets them. Without any of those, `--cache-bust` at least starts each history cold.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { FLUSH_PATH, type Exchange, type ExchangeResponse, type Transport } from './transport.ts';
 
 /** How long a flush command may run before it counts as failed. */
@@ -69,4 +70,47 @@ export function withExtraBody(transport: Transport, extra: Record<string, unknow
     return transport.send({ ...x, body: JSON.stringify({ ...extra, ...body }) });
   };
   return { name: transport.name, send, sendOrigin: (x) => transport.sendOrigin(x) };
+}
+
+/**
+ * The nonce `--cache-bust` puts first in a history's prompt: 12 hex digits, new at every reset, so
+ * no prefix of one history's prompts is a prefix of another's, this run's or an earlier one's.
+ */
+const newNonce = () => randomBytes(6).toString('hex');
+
+/** A first message with `nonce` in front of its text (a string, or the first of its parts); other shapes as they are. */
+function nonced(message: unknown, nonce: string): unknown {
+  if (typeof message !== 'object' || message === null) return message;
+  const m = message as Record<string, unknown>;
+  const tag = `[${nonce}] `;
+  if (typeof m.content === 'string') return { ...m, content: `${tag}${m.content}` };
+  if (Array.isArray(m.content)) return { ...m, content: [{ type: 'text', text: tag }, ...(m.content as unknown[])] };
+  return m;
+}
+
+/**
+ * `--cache-bust`: every chat request's first message starts with the history's nonce, and `renew`
+ * (the reset between histories) draws a new one. Each history then starts with nothing of its own
+ * cached — only the chat template's fixed head, before the first message, is shared — while the
+ * requests within a history stay byte-identical to each other. It cannot give a request a cold run
+ * of itself once sent (the same bytes are cached by then), so it does not stand in for a flush.
+ */
+export function withNonce(transport: Transport): { transport: Transport; renew(): void } {
+  let nonce = newNonce();
+  const send = (x: Exchange): Promise<ExchangeResponse> => {
+    if (x.method !== 'POST' || x.path !== '/chat/completions' || x.body === undefined) return transport.send(x);
+    let body: unknown;
+    try {
+      body = JSON.parse(x.body);
+    } catch {
+      return transport.send(x);
+    }
+    const messages = (body as { messages?: unknown } | null)?.messages;
+    if (typeof body !== 'object' || Array.isArray(body) || !Array.isArray(messages) || messages.length === 0) return transport.send(x);
+    return transport.send({ ...x, body: JSON.stringify({ ...body, messages: [nonced(messages[0], nonce), ...messages.slice(1)] }) });
+  };
+  return {
+    transport: { name: transport.name, send, sendOrigin: (x) => transport.sendOrigin(x) },
+    renew: () => void (nonce = newNonce()),
+  };
 }

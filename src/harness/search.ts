@@ -133,9 +133,10 @@ export interface Target {
   reset?(): Promise<void>;
   /**
    * How `reset` brings the target back: a new server (which the cold baseline uses too), a cache
-   * flush, or not at all.
+   * flush, only a new nonce in front of the prompts (`--cache-bust`: caches stay, but nothing in
+   * them matches the next history), or not at all.
    */
-  resetBy?: 'restart' | 'flush' | undefined;
+  resetBy?: 'restart' | 'flush' | 'nonce' | undefined;
   /** What a difference must be to fail (classify.ts); default `exact`. */
   compare?: CompareMode;
 }
