@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFailureReport } from '../harness/report/bug-report.ts';
 import { githubAnnotations, githubStepSummary } from '../harness/report/github.ts';
+import { writeHtmlReport } from '../harness/report/html.ts';
 import { junitXml } from '../harness/report/junit.ts';
 import { ProgressLine, summaryTable } from '../harness/report/summary.ts';
 import { selectProperties } from '../harness/check-target.ts';
@@ -58,6 +59,12 @@ export const targetFlagsHelp: FlagHelp[] = [
       "without amnesia's POST /admin/cache/flush (a restart script, say); at most 120 s",
   },
   {
+    flag: '--cache-bust',
+    text:
+      "a fresh nonce in front of the first message of every history, so no history meets another's cached prefix; " +
+      'for a server with no way to empty its caches. It gives no cold run of a request already sent (properties that need one still skip)',
+  },
+  {
     flag: '--compare',
     value: 'exact|tokens|text',
     text:
@@ -90,6 +97,7 @@ export const targetFlags = {
   compare: { type: 'string' },
   'extra-body': { type: 'string' },
   'flush-command': { type: 'string' },
+  'cache-bust': { type: 'boolean' },
 } as const;
 
 export function targetOptions(
@@ -101,6 +109,7 @@ export function targetOptions(
     compare?: string | undefined;
     'extra-body'?: string | undefined;
     'flush-command'?: string | undefined;
+    'cache-bust'?: boolean | undefined;
   },
   env: NodeJS.ProcessEnv,
 ): CheckOptions {
@@ -121,6 +130,7 @@ export function targetOptions(
     if (values['flush-command'].trim() === '') throw new UsageError('--flush-command must not be empty');
     options.flushCommand = values['flush-command'];
   }
+  if (values['cache-bust']) options.cacheBust = true;
   if (values.compare !== undefined) {
     const mode = COMPARE_MODES.find((m) => m === values.compare);
     if (mode === undefined) throw new UsageError(`--compare must be ${COMPARE_MODES.join(', ')}, got '${values.compare}'`);
@@ -183,7 +193,11 @@ export const checkHelp: CommandHelp = {
     },
     { flag: '--max-tokens', value: 'N', text: 'max_tokens of generated requests, 1 to 4096 (default 8; cancelled streams ask for more)' },
     { flag: '--concurrency', value: 'K', text: 'the largest burst of concurrent requests, 1 to 64 (default 4)' },
-    { flag: '--report', value: 'DIR', text: 'where bug reports go, a folder per failed property (default: amnesia-report)' },
+    {
+      flag: '--report',
+      value: 'DIR',
+      text: 'where bug reports go, a folder per failed property, and report.html, the whole check as one page to open in a browser (default: amnesia-report)',
+    },
     { flag: '--junit', value: 'FILE', text: 'also write the results as JUnit XML' },
   ],
   exit: exitHelp('every property holds', 'a property failed, or was flaky (see its report)'),
@@ -241,10 +255,12 @@ export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     progress.done();
   }
 
-  const lines = [summaryTable(report), `rerun: ${rerunCommand(argv, report.seed)}`];
+  const rerun = rerunCommand(argv, report.seed);
+  const lines = [summaryTable(report), `rerun: ${rerun}`];
+  const reportDir = resolve(values.report);
   for (const result of report.results) {
     if (!result.failure) continue;
-    const folder = writeFailureReport(resolve(values.report), result, report.target, report.model);
+    const folder = writeFailureReport(reportDir, result, report.target, report.model);
     const replay = `npx amnesia replay ${shellWord(`${folder}/scenario.json`)}${values.target ? ` --target ${shellWord(values.target)}` : ''}`;
     lines.push(
       result.flaky
@@ -252,6 +268,8 @@ export async function checkCommand(argv: string[], env: NodeJS.ProcessEnv = proc
         : `${result.property}: bug report in ${folder} (replay: ${replay})`,
     );
   }
+  // After the folders: the page links to them.
+  lines.push(`report: ${writeHtmlReport(reportDir, report, { rerun, reportDirLinks: true })}`);
   if (values.junit !== undefined) {
     mkdirSync(dirname(resolve(values.junit)), { recursive: true });
     writeFileSync(values.junit, junitXml(report));
