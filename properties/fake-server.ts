@@ -80,7 +80,11 @@ export type FakeVariant =
   /** `n` is accepted and ignored: one choice whatever `n` says. */
   | 'n-ignored'
   /** Every chat request gets HTTP 500 (with the error envelope): a server that is up and broken. */
-  | 'always-500';
+  | 'always-500'
+  /** `stream_options.include_usage` is accepted and ignored: no stream carries a usage chunk. */
+  | 'usage-ignored'
+  /** Every stream ends with a usage chunk, asked for or not. */
+  | 'usage-unasked';
 
 export interface FakeServerOptions {
   variant: FakeVariant;
@@ -813,7 +817,10 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         if (!seen.has(key)) completion = shout(completion);
         seen.add(key);
       }
-      if (body.stream) return sse(streamEvents(id, completion, body.includeUsage, variant === 'stream-drift', variant !== 'no-done'));
+      if (body.stream) {
+        const includeUsage = variant === 'usage-unasked' || (body.includeUsage && variant !== 'usage-ignored');
+        return sse(streamEvents(id, completion, includeUsage, variant === 'stream-drift', variant !== 'no-done'));
+      }
       return HttpResponse.json(jsonBody(id, completion));
     }),
     http.get(`${base}/models`, () => HttpResponse.json(models)),

@@ -15,6 +15,8 @@ const cases: Array<[FakeVariant, RegExp]> = [
   ['no-done', /the stream did not end with data: \[DONE\]/],
   ['n-ignored', /1 choices for n = 2/],
   ['always-500', /HTTP 500 for a well-formed request/],
+  ['usage-ignored', /stream_options.include_usage was accepted and ignored: no usage chunk/],
+  ['usage-unasked', /a usage chunk that stream_options did not ask for/],
 ];
 
 describe('contract breaks the probe meets', () => {

@@ -238,6 +238,11 @@ export function shapeProblems(obs: Observation, choicesAsked = 1): string[] {
     if (!s.role) problems.push(`choice ${index} never sends delta.role`);
     if (s.finish !== 1) problems.push(`choice ${index} has ${s.finish} finish_reason chunks`);
   }
+  // Usage comes in a stream exactly when stream_options.include_usage asks for it (OpenAI's chunk
+  // object: "only present when you set stream_options"); unknown for a recording that does not say.
+  const hasUsage = events.some((e) => isObject(e.usage));
+  if (obs.usageAsked === true && obs.done && !hasUsage) problems.push('stream_options.include_usage was accepted and ignored: no usage chunk');
+  if (obs.usageAsked === false && hasUsage) problems.push('a usage chunk that stream_options did not ask for');
   return problems;
 }
 

@@ -25,6 +25,8 @@ export interface Observation {
   events?: unknown[];
   /** The stream ended with `data: [DONE]`. */
   done?: boolean;
+  /** The stream asked for the usage chunk (`stream_options.include_usage`, the client's or the body's own). */
+  usageAsked?: boolean;
   cancelled: boolean;
   /**
    * No complete answer came within `deadlineMs` (the client gave up and went away): a hang, which
@@ -142,8 +144,9 @@ export class ChatClient {
     const { controller } = deadline;
     let obs: Observation = { status: 0, cancelled: false, started, ended: started };
     try {
+      const wire = this.wireBody(call);
       const res = await deadline.race(
-        this.transport.send({ method: 'POST', path: '/chat/completions', body: JSON.stringify(this.wireBody(call)), signal: controller.signal }),
+        this.transport.send({ method: 'POST', path: '/chat/completions', body: JSON.stringify(wire), signal: controller.signal }),
       );
       if (res === EXPIRED) return this.expired(obs, deadline);
       obs.status = res.status;
@@ -153,7 +156,8 @@ export class ChatClient {
         if (text === EXPIRED) return this.expired(obs, deadline);
         return this.jsonObservation(res.status, text, started);
       }
-      obs = { ...obs, events: [], done: false };
+      const options = wire.stream_options as { include_usage?: unknown } | undefined;
+      obs = { ...obs, events: [], done: false, ...(call.stream ? { usageAsked: options?.include_usage === true } : {}) };
       const events = obs.events!;
       const parser = createParser({
         onEvent: (e) => {

@@ -79,6 +79,7 @@ export const probeRequest = (model: string): Record<string, unknown> => ({
 });
 
 const ok = (o: Observation) => o.status === 200 && !o.problem;
+const hasUsage = (o: Observation) => (o.events ?? []).some((e) => typeof e === 'object' && e !== null && (e as { usage?: unknown }).usage);
 
 export async function probe(client: ChatClient, model: string, calibrationRuns = 3): Promise<Capabilities> {
   const base = probeRequest(model);
@@ -153,7 +154,9 @@ export async function probe(client: ChatClient, model: string, calibrationRuns =
     // A stream that breaks the contract (no [DONE], say) is still a stream: the probe's result and
     // the rules report what is wrong with it, and the stream properties run.
     stream: ok(streamed) && streamed.events !== undefined,
-    streamOptions: (withUsage.events ?? []).some((e) => typeof e === 'object' && e !== null && (e as { usage?: unknown }).usage),
+    // By its effect: the usage chunk comes when asked for, and not otherwise (a server that always
+    // sends one breaks the contract on every stream, and is not asked: the rules report it).
+    streamOptions: hasUsage(withUsage) && !hasUsage(streamed),
     tools: ok(tools),
     toolChoice: ok(required),
     n: nWorks && usableSupport(fields.n),
