@@ -1,6 +1,6 @@
 // Causes from the evidence, and failures grouped by them.
 import { describe, expect, test } from 'vitest';
-import { causeOf, groupByCause } from './causes.ts';
+import { causeOf, evidenceOf, groupByCause, groupCount } from './causes.ts';
 import { equality } from './rules/equality.ts';
 import { chatJson, recording, streamed, completion, violationsOf } from './rules/testing.ts';
 import type { PropertyResult } from './search.ts';
@@ -60,5 +60,43 @@ describe('groupByCause', () => {
       ['cache-hit', ['history-independence', 'cache-transparency']],
       ['contract:budget:completion_tokens N > max tokens N', ['truncation-consistency', 'usage-coherence']],
     ]);
+  });
+});
+
+describe('evidenceOf and groupCount', () => {
+  const hit = recording([
+    { obs: chatJson([{ content: 'a' }], { usage: usage(0) }) },
+    { obs: chatJson([{ content: 'b' }], { usage: usage(8) }) },
+    { obs: chatJson([{ content: 'b' }], { usage: usage(8) }) },
+  ]);
+
+  test('every failing pair counted by cause; identical requests with nothing cached on either side are the cold pairs', () => {
+    const e = evidenceOf(hit, violationsOf(equality, hit));
+    expect(e.pairs).toEqual({ 'cache-hit': 2 });
+    expect(e).toMatchObject({ coldPairs: 0, coldDiffered: 0 });
+    const cold = recording([
+      { obs: chatJson([{ content: 'a' }], { usage: usage(0) }) },
+      { obs: chatJson([{ content: 'a' }], { usage: usage(0) }) },
+      { obs: chatJson([{ content: 'c' }], { usage: usage(0) }) },
+    ]);
+    expect(evidenceOf(cold, violationsOf(equality, cold))).toEqual({ pairs: { history: 1 }, coldPairs: 2, coldDiffered: 1 });
+  });
+
+  test('the summary count: properties, pairs, and for a cache hit whether the cold pairs agreed', () => {
+    const group = (coldPairs: number, coldDiffered: number) => ({
+      key: 'cache-hit',
+      text: '',
+      properties: ['history-independence', 'cache-transparency'],
+      pairs: 23,
+      coldPairs,
+      coldDiffered,
+    });
+    expect(groupCount(group(12, 0))).toBe(
+      '2 properties (history-independence, cache-transparency), 23 pairs; never with the cache cold (12 cold pairs agreed)',
+    );
+    expect(groupCount(group(12, 3))).toBe(
+      '2 properties (history-independence, cache-transparency), 23 pairs; also with the cache cold (3 of 12 cold pairs differed)',
+    );
+    expect(groupCount({ ...group(0, 0), properties: ['stream-equivalence'], pairs: 1 })).toBe('stream-equivalence, 1 pair');
   });
 });

@@ -1,10 +1,10 @@
 // One cause, one finding (spec/properties.md "Causes"): each failure is given the circumstance its
 // evidence shows — a prefix-cache hit on the wrong side only, requests running together, stream
 // against JSON, a hang, a contract rule — and the summary leads with the causes, each with the
-// properties that showed it, instead of one separately titled failure per property.
+// properties that showed it and how many differing pairs their evidence held, instead of one
+// separately titled failure per property.
 import { overlap, type Recording } from './record.ts';
 import { cachedTokens } from './rules/response.ts';
-import type { PropertyResult } from './search.ts';
 import type { Violation } from './violation.ts';
 
 export interface Cause {
@@ -40,19 +40,87 @@ export function causeOf(rec: Recording, v: Violation): Cause {
   return { key: 'history', text: 'answers depend on what ran before' };
 }
 
+/**
+ * What one failing run held besides its headline violation: every failing violation (pair) by
+ * cause, and the identical requests both answered with nothing cached (the server's own
+ * `cached_tokens` 0 on both sides) — how many such cold pairs there were and how many differed.
+ */
+export interface Evidence {
+  pairs: Record<string, number>;
+  coldPairs: number;
+  coldDiffered: number;
+}
+
+/** The evidence of a run from all its failing violations (rules/index.ts `allViolations`). */
+export function evidenceOf(rec: Recording, violations: readonly Violation[]): Evidence {
+  const pairs: Record<string, number> = {};
+  for (const v of violations) {
+    const key = causeOf(rec, v).key;
+    pairs[key] = (pairs[key] ?? 0) + 1;
+  }
+  const cold = (i: number | undefined) => {
+    const e = i !== undefined && i >= 0 ? rec.entries[i] : undefined;
+    return e !== undefined && !e.baseline && !e.obs.cancelled && e.obs.status === 200 && cachedTokens(e.obs) === 0;
+  };
+  const firstOf = new Map<string, number>();
+  let coldPairs = 0;
+  for (const [i, e] of rec.entries.entries()) {
+    if (e.call.raw !== undefined) continue;
+    const ref = firstOf.get(e.key);
+    if (ref === undefined) firstOf.set(e.key, i);
+    else if (cold(ref) && cold(i)) coldPairs++;
+  }
+  const coldDiffered = violations.filter((v) => v.entries.length === 2 && cold(v.entries[0]) && cold(v.entries[1])).length;
+  return { pairs, coldPairs, coldDiffered };
+}
+
 export interface CauseGroup extends Cause {
   properties: string[];
+  /** Failing pairs of this cause in the groups' evidence (at least one per property). */
+  pairs: number;
+  /** Identical requests answered with the cache cold on both sides, and how many of those differed. */
+  coldPairs: number;
+  coldDiffered: number;
+}
+
+/** What groupByCause reads of a property's result (search.ts PropertyResult). */
+interface Failed {
+  property: string;
+  status: string;
+  failure?: { recording: Recording; violation: Violation; evidence?: Evidence };
 }
 
 /** The failed properties grouped by cause, most properties first. */
-export function groupByCause(results: readonly PropertyResult[]): CauseGroup[] {
+export function groupByCause(results: readonly Failed[]): CauseGroup[] {
   const groups = new Map<string, CauseGroup>();
   for (const r of results) {
     if (r.status !== 'failed' || !r.failure) continue;
     const cause = causeOf(r.failure.recording, r.failure.violation);
-    const group = groups.get(cause.key) ?? { ...cause, properties: [] };
+    const group = groups.get(cause.key) ?? { ...cause, properties: [], pairs: 0, coldPairs: 0, coldDiffered: 0 };
+    const evidence = r.failure.evidence;
     group.properties.push(r.property);
+    group.pairs += Math.max(1, evidence?.pairs[cause.key] ?? 0);
+    group.coldPairs += evidence?.coldPairs ?? 0;
+    group.coldDiffered += evidence?.coldDiffered ?? 0;
     groups.set(cause.key, group);
   }
   return [...groups.values()].sort((a, b) => b.properties.length - a.properties.length);
+}
+
+/** A group's count in words: `7 properties (…), 23 pairs; never with the cache cold (12 cold pairs agreed)`. */
+export function groupCount(g: CauseGroup): string {
+  const who = g.properties.length === 1 ? g.properties[0]! : `${g.properties.length} properties (${g.properties.join(', ')})`;
+  return `${who}, ${pairsText(g)}`;
+}
+
+/** The pairs of a group, and for a cache hit what the cold pairs did: `23 pairs; never with the cache cold (…)`. */
+export function pairsText(g: CauseGroup): string {
+  const pairs = `${g.pairs} ${g.pairs === 1 ? 'pair' : 'pairs'}`;
+  const cold =
+    g.key !== 'cache-hit' || g.coldPairs === 0
+      ? ''
+      : g.coldDiffered === 0
+        ? `; never with the cache cold (${g.coldPairs} cold ${g.coldPairs === 1 ? 'pair' : 'pairs'} agreed)`
+        : `; also with the cache cold (${g.coldDiffered} of ${g.coldPairs} cold pairs differed)`;
+  return `${pairs}${cold}`;
 }

@@ -3,7 +3,8 @@
 // debugging over the scenario's steps, and comes back with its recording as evidence.
 import fc from 'fast-check';
 import { answerOf, type Answer } from './answer.ts';
-import { findViolations } from './rules/index.ts';
+import { allViolations, findViolations, type RuleOptions } from './rules/index.ts';
+import { evidenceOf, type Evidence } from './causes.ts';
 import type { ChatClient } from './client.ts';
 import { minimize } from './minimize.ts';
 import { comparable, type Capabilities } from './probe.ts';
@@ -91,6 +92,8 @@ export interface PropertyFailure {
   reproducedOnReplay?: number;
   /** Shrinking the requests' fields and messages stopped at its budget (BODY_SHRINK_RUNS): smaller may still fail. */
   shrinkStopped?: boolean;
+  /** What the search's failing run (before shrinking) held: its failing pairs by cause, its cold pairs (causes.ts). */
+  evidence?: Evidence;
   /** fast-check's replay data for the unshrunk-by-us counterexample. */
   seed: number;
   path: string;
@@ -182,19 +185,21 @@ export async function evaluateScenario(
   scenario: Scenario,
   property?: HarnessProperty,
   freshAnswers?: Map<string, Answer>,
-): Promise<{ recording: Recording; violation: Violation | undefined }> {
+): Promise<{ recording: Recording; violation: Violation | undefined; evidence?: Evidence }> {
   await target.reset?.();
   let recording = await recordScenario(target.client, scenario);
   const cold = (property?.coldBaseline || scenario.coldBaseline) && target.caps.flush && !hung(recording);
   const baseline = cold ? await coldBaseline(target, recording, freshAnswers) : undefined;
   if (baseline?.hung) recording = { ...recording, entries: [...recording.entries, baseline.hung] };
-  const violation = findViolations(recording, {
+  const options: RuleOptions = {
     deterministic: comparable(target.caps, target.compare),
     ...(target.caps.nSeedOffset ? { nSeedOffset: true } : {}),
     ...(target.compare ? { compare: target.compare } : {}),
     ...(baseline ? { baseline: baseline.answers, baselineBy: target.resetBy === 'restart' ? ('restart' as const) : ('flush' as const) } : {}),
-  });
-  return { recording, violation };
+  };
+  const violation = findViolations(recording, options);
+  if (violation === undefined) return { recording, violation };
+  return { recording, violation, evidence: evidenceOf(recording, allViolations(recording, options)) };
 }
 
 /** A burst member as a step of its own (its cancel and delay dropped: the burst is gone). */
@@ -321,6 +326,7 @@ class ViolationError extends Error {
   constructor(
     readonly recording: Recording,
     readonly violation: Violation,
+    readonly evidence?: Evidence,
   ) {
     super(violation.message);
   }
@@ -385,7 +391,9 @@ export async function searchProperty(
       count(scenario, shrinking ? 'shrinking' : 'checking');
       const evaluated = evaluateScenario(target, scenario, property, freshAnswers);
       // A shrinking candidate that breaks the run (rather than a rule) is not the failure being shrunk.
-      const { recording, violation } = shrinking ? await evaluated.catch(() => ({ recording: undefined, violation: undefined })) : await evaluated;
+      const { recording, violation, evidence } = shrinking
+        ? await evaluated.catch(() => ({ recording: undefined, violation: undefined, evidence: undefined }))
+        : await evaluated;
       if (recording === undefined) return;
       if (shrinking) {
         if (hung(recording)) hangs++;
@@ -395,7 +403,7 @@ export async function searchProperty(
         bursts.overlapped += o.overlapped;
       }
       if (violation) {
-        const error = new ViolationError(recording, violation);
+        const error = new ViolationError(recording, violation, evidence);
         original ??= error;
         shrinking = true;
         throw error;
@@ -474,6 +482,7 @@ export async function searchProperty(
       recording: original.recording,
       violation: original.violation,
       ...(again instanceof Error ? {} : { replay: again.recording }),
+      ...(original.evidence ? { evidence: original.evidence } : {}),
       seed: details.seed,
       path,
     };
@@ -496,6 +505,7 @@ export async function searchProperty(
     path,
     ...(replays > 1 ? { reproducedOnReplay: replays } : {}),
     ...(shrinkStopped ? { shrinkStopped: true } : {}),
+    ...(original.evidence ? { evidence: original.evidence } : {}),
   };
   return { ...base, status: 'failed', ...ran(), failure };
 }

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckReport } from '../check-target.ts';
 import { CLASS_LABEL, type ViolationClass } from '../classify.ts';
-import { groupByCause } from '../causes.ts';
+import { groupByCause, pairsText } from '../causes.ts';
 import { describeStep, type Scenario } from '../scenario.ts';
 import type { PropertyResult } from '../search.ts';
 import { coldServer, entryLabel, type Violation } from '../violation.ts';
@@ -63,7 +63,7 @@ function causes(report: CheckReport): string {
     const classes = [...new Set(g.properties.map(classOf))].filter((c): c is ViolationClass => c !== undefined);
     const props = g.properties.map((p) => `<a href="#${anchor(p)}">${esc(p)}</a>`).join(', ');
     const count = `${g.properties.length} ${g.properties.length === 1 ? 'property' : 'properties'}`;
-    return `<li class="cause" data-cause="${esc(g.key)}"><div class="cause-text">${esc(g.text)}</div><div class="cause-meta">${classes.map(badge).join(' ')} ${count}: ${props}</div></li>`;
+    return `<li class="cause" data-cause="${esc(g.key)}"><div class="cause-text">${esc(g.text)}</div><div class="cause-meta">${classes.map(badge).join(' ')} ${count}: ${props}; ${esc(pairsText(g))}</div></li>`;
   });
   return `<section class="causes"><h2>${groups.length === 1 ? 'One cause' : `${groups.length} causes`}</h2><ol>${items.join('')}</ol></section>`;
 }

@@ -14,7 +14,7 @@ describe('summaryTable', () => {
   const lines = tableOf(text);
 
   it('leads with the causes of the failures, each with the properties that showed it', () => {
-    expect(text.split('\n').slice(0, 3)).toEqual(['One cause:', '  answers carry what another request had (a content leak): history-independence', '']);
+    expect(text.split('\n').slice(0, 3)).toEqual(['One cause:', '  answers carry what another request had (a content leak): history-independence, 1 pair', '']);
   });
 
   it('has one row per property with result, counts, seconds and the note', () => {

@@ -6,7 +6,7 @@ import type { ProgressEvent, PropertyResult, ScenarioProgress } from '../search.
 import type { CheckReport } from '../check-target.ts';
 import { violationMessage } from './text.ts';
 import { CLASS_LABEL } from '../classify.ts';
-import { groupByCause } from '../causes.ts';
+import { groupByCause, groupCount } from '../causes.ts';
 
 const RESULT = { passed: 'PASS', failed: 'FAIL', skipped: 'SKIP' } as const;
 
@@ -97,13 +97,7 @@ export function summaryTable(report: CheckReport): string {
   const causes = groupByCause(report.results);
   return [
     ...(causes.length > 0
-      ? [
-          `${causes.length === 1 ? 'One cause' : `${causes.length} causes`}:`,
-          ...causes.map(
-            (c) => `  ${c.text}: ${c.properties.length === 1 ? c.properties[0] : `${c.properties.length} properties (${c.properties.join(', ')})`}`,
-          ),
-          '',
-        ]
+      ? [`${causes.length === 1 ? 'One cause' : `${causes.length} causes`}:`, ...causes.map((c) => `  ${c.text}: ${groupCount(c)}`), '']
       : []),
     line(header),
     ...rows.map(line),

@@ -45,7 +45,16 @@ export const RULES: readonly Rule[] = [
  * undefined. Only the first: a property fails on it, and shrinking keeps a scenario while it fails.
  */
 export function findViolations(rec: Recording, options: RuleOptions = {}): Violation | undefined {
+  return failing(rec, options).next().value ?? undefined;
+}
+
+/** Every violation of the recording that fails under `options.compare`, in rule order: a failure's whole evidence. */
+export function allViolations(rec: Recording, options: RuleOptions = {}): Violation[] {
+  return [...failing(rec, options)];
+}
+
+function* failing(rec: Recording, options: RuleOptions): Generator<Violation, undefined> {
   const answers = answersOf(rec);
-  for (const rule of RULES) for (const v of rule.check(rec, answers, options)) if (fails(v, options.compare)) return v;
+  for (const rule of RULES) for (const v of rule.check(rec, answers, options)) if (fails(v, options.compare)) yield v;
   return undefined;
 }
