@@ -84,7 +84,18 @@ export type FakeVariant =
   /** `stream_options.include_usage` is accepted and ignored: no stream carries a usage chunk. */
   | 'usage-ignored'
   /** Every stream ends with a usage chunk, asked for or not. */
-  | 'usage-unasked';
+  | 'usage-unasked'
+  /**
+   * One sampler RNG for the whole server, re-seeded by every request that sends a seed (what
+   * `transformers serve` does: `torch.manual_seed(seed)` on the process-wide generator, then sampling
+   * from it). A seeded choice at temperature > 0 re-seeds it with its seed (seed + choice index) as it
+   * starts, then draws its content words from it one at a time, waiting a few ms before each as a server
+   * generating token by token. Alone, a seeded request answers the same every time; two that overlap
+   * move each other's RNG, and both sample other words — nothing of the other's text: a divergence.
+   * Its sampling distribution is flat (every word log-prob −ln 32), so where the runs part the
+   * expected run was no surer of its word than of the other: a margin of 0.
+   */
+  | 'reseeded-rng';
 
 export interface FakeServerOptions {
   variant: FakeVariant;
@@ -523,8 +534,19 @@ function logprobOf(text: string, top: number): LogprobEntry {
   return { token: text, logprob: lp(text), bytes: bytes(text), top_logprobs: alternatives.map((t) => ({ token: t, logprob: lp(t), bytes: bytes(t) })) };
 }
 
+/**
+ * 'reseeded-rng': a log-prob entry of its flat sampling distribution — every word −ln 32; the
+ * alternatives are the sampled word and the words after it in the vocabulary.
+ */
+function flatLogprobOf(text: string, top: number): LogprobEntry {
+  const word = text.trim();
+  const entry = (t: string) => ({ token: t, logprob: -Math.log(WORDS.length), bytes: [...Buffer.from(t, 'utf8')] });
+  const alternatives = Array.from({ length: top }, (_, j) => entry(text.replace(word, WORDS[(WORDS.indexOf(word) + j) % WORDS.length]!)));
+  return { ...entry(text), top_logprobs: alternatives };
+}
+
 /** A choice: the token sequence cut at the budget, then the content cut before the first stop string. */
-function choiceOf(body: ChatBody, tokens: Token[], keepStop = false): Choice {
+function choiceOf(body: ChatBody, tokens: Token[], keepStop = false, logprob = logprobOf): Choice {
   const budget = body.maxTokens ?? Number.POSITIVE_INFINITY;
   const kept = tokens.slice(0, budget);
   const content = kept.map((t) => (t.kind === 'content' ? t.text : '')).join('');
@@ -547,7 +569,7 @@ function choiceOf(body: ChatBody, tokens: Token[], keepStop = false): Choice {
     else {
       const [start, stop] = [at, at + t.text.length];
       at = stop;
-      if (stop <= cut) deltas.push({ content: t.text, logprobs: body.logprobs ? [logprobOf(t.text, body.topLogprobs)] : [] });
+      if (stop <= cut) deltas.push({ content: t.text, logprobs: body.logprobs ? [logprob(t.text, body.topLogprobs)] : [] });
       // A token cut by the stop string: its text before the cut, without a log-probability.
       else if (start < cut) deltas.push({ content: t.text.slice(0, cut - start), logprobs: [] });
       // completion_tokens counts up to the token that completed the stop string.
@@ -560,6 +582,31 @@ function choiceOf(body: ChatBody, tokens: Token[], keepStop = false): Choice {
 
 function complete(body: ChatBody, messages: Json[], keepStop = false): Completion {
   const choices = Array.from({ length: body.n }, (_, i) => choiceOf(body, generate(body, messages, i), keepStop));
+  return { choices, promptTokens: promptTokens(messages, body.tools), logprobs: body.logprobs };
+}
+
+/** A step of generation, ms: long enough for a burst's other members to arrive before the first draw. */
+const TOKEN_MS = 5;
+
+/**
+ * 'reseeded-rng': a seeded completion sampled from the server's one RNG. Per choice: re-seed it with
+ * seed + choice, then, for each content word, wait a step and draw — the draw u picks the word at
+ * ⌊32u⌋ places after the one the prompt puts there (inverse-CDF sampling of a flat distribution over
+ * a vocabulary laid out in the prompt's order).
+ */
+async function sampleShared(body: ChatBody, messages: Json[], rng: { reseed(seed: number): void; draw(): number }): Promise<Completion> {
+  const choices: Choice[] = [];
+  for (let i = 0; i < body.n; i++) {
+    rng.reseed(body.seed + i);
+    const tokens = generate(body, messages, i);
+    for (const t of tokens) {
+      if (t.kind !== 'content') continue;
+      await new Promise((resolve) => setTimeout(resolve, TOKEN_MS));
+      const word = t.text.trim();
+      t.text = t.text.replace(word, WORDS[(WORDS.indexOf(word) + Math.floor(rng.draw() * WORDS.length)) % WORDS.length]!);
+    }
+    choices.push(choiceOf(body, tokens, false, flatLogprobOf));
+  }
   return { choices, promptTokens: promptTokens(messages, body.tools), logprobs: body.logprobs };
 }
 
@@ -745,6 +792,14 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
   const prefixes = new Set<string>();
   // 'stale-buffer': the previous answer's content.
   let leftover = '';
+  // 'reseeded-rng': the sampler's one RNG, which every seeded request re-seeds.
+  let draw = prng(sha256('reseeded-rng'));
+  const rng = {
+    reseed(seed: number) {
+      draw = prng(sha256(`seed:${seed}`));
+    },
+    draw: () => draw(),
+  };
 
   const models = { object: 'list', data: [{ id: FAKE_MODEL, object: 'model', created: CREATED, owned_by: 'amnesia' }] };
   const notFound = (what: string) =>
@@ -789,6 +844,8 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         } finally {
           inFlight--;
         }
+      } else if (variant === 'reseeded-rng' && body.temperature > 0 && optional(body.raw, 'seed') !== undefined) {
+        completion = await sampleShared(body, body.messages, rng);
       } else {
         completion = complete(body, body.messages, variant === 'stop-kept');
       }
