@@ -519,6 +519,8 @@ interface Completion {
   choices: Choice[];
   promptTokens: number;
   logprobs: boolean;
+  /** Prompt tokens served from the prefix cache (usage.prompt_tokens_details.cached_tokens); 0 without one. */
+  cachedTokens?: number;
 }
 
 /** A fake but deterministic log-probability for a token's text (and alternatives). */
@@ -634,7 +636,7 @@ const usageOf = (c: Completion) => {
     prompt_tokens: c.promptTokens,
     completion_tokens: completion,
     total_tokens: c.promptTokens + completion,
-    prompt_tokens_details: { cached_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: c.cachedTokens ?? 0 },
   };
 };
 
@@ -854,6 +856,9 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         const hit = keys.some((k) => prefixes.has(k));
         if (variant === 'cache-drift' && hit) completion = drifted(completion);
         if (variant === 'cache-diverge') completion = nearTie(completion, body.stop, hit);
+        // Reported as a server with a prefix cache reports it: the prompt tokens of the longest cached prefix.
+        const longest = keys.findLastIndex((k) => prefixes.has(k));
+        if (longest >= 0) completion = { ...completion, cachedTokens: promptTokens(body.messages.slice(0, longest + 1), []) };
         for (const k of keys) prefixes.add(k);
       }
       if (variant === 'jitter') completion = drifted(completion, (served % 7) * 1e-4);

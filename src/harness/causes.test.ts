@@ -80,6 +80,10 @@ describe('evidenceOf and groupCount', () => {
       { obs: chatJson([{ content: 'c' }], { usage: usage(0) }) },
     ]);
     expect(evidenceOf(cold, violationsOf(equality, cold))).toEqual({ pairs: { history: 1 }, coldPairs: 2, coldDiffered: 1 });
+    // A cold run of the request (cache transparency's baseline) pairs with each answer that had nothing cached.
+    const baseline = new Map([[cold.entries[0]!.key, 'its cold answer']]);
+    expect(evidenceOf(cold, violationsOf(equality, cold), baseline)).toMatchObject({ coldPairs: 5 });
+    expect(evidenceOf(hit, violationsOf(equality, hit), new Map([[hit.entries[0]!.key, 'a']]))).toMatchObject({ coldPairs: 1 });
   });
 
   test('the summary count: properties, pairs, and for a cache hit whether the cold pairs agreed', () => {

@@ -51,8 +51,11 @@ export interface Evidence {
   coldDiffered: number;
 }
 
-/** The evidence of a run from all its failing violations (rules/index.ts `allViolations`). */
-export function evidenceOf(rec: Recording, violations: readonly Violation[]): Evidence {
+/**
+ * The evidence of a run from all its failing violations (rules/index.ts `allViolations`); the cold
+ * runs of its requests (`baseline`, by request key), where it had them, are cold pairs too.
+ */
+export function evidenceOf(rec: Recording, violations: readonly Violation[], baseline?: ReadonlyMap<string, unknown>): Evidence {
   const pairs: Record<string, number> = {};
   for (const v of violations) {
     const key = causeOf(rec, v).key;
@@ -69,8 +72,10 @@ export function evidenceOf(rec: Recording, violations: readonly Violation[]): Ev
     const ref = firstOf.get(e.key);
     if (ref === undefined) firstOf.set(e.key, i);
     else if (cold(ref) && cold(i)) coldPairs++;
+    if (baseline?.has(e.key) && cold(i)) coldPairs++;
   }
-  const coldDiffered = violations.filter((v) => v.entries.length === 2 && cold(v.entries[0]) && cold(v.entries[1])).length;
+  // A reference of -1 is the cold run (rules/cache.ts).
+  const coldDiffered = violations.filter((v) => v.entries.length === 2 && (v.entries[0] === -1 || cold(v.entries[0])) && cold(v.entries[1])).length;
   return { pairs, coldPairs, coldDiffered };
 }
 
