@@ -19,7 +19,11 @@ export const MAX_BURST_DELAY_MS = 1000;
 export type Step =
   /** Send a request (as a stream when `stream`). */
   | { send: string; stream?: boolean }
-  /** Send several at once, concurrently (`stream`: how members given by name alone are sent). */
+  /**
+   * Send several at once, concurrently (`stream`: how members given by name alone are sent); or one
+   * alone if it is a stream the client abandons (`cancelAfter`): a cancel step's first request, with
+   * nothing continuing it, as shrinking lifts a cancel step into plain steps.
+   */
   | { burst: BurstMember[]; stream?: boolean }
   /** Stream it and go away after `after` events; then send the conversation continued from the partial answer. */
   | { cancel: string; after: number }
@@ -96,7 +100,9 @@ export function parseScenario(value: unknown, where = 'scenario'): Scenario {
     if (!isObject(step)) return fail(`${at} must be an object`);
     if ('send' in step) known(step.send, `${at}.send`);
     else if ('burst' in step) {
-      if (!Array.isArray(step.burst) || step.burst.length < 2) fail(`${at}.burst must list at least two requests`);
+      // One member alone only as an abandoned stream: how shrinking writes a cancel step's first request.
+      const abandoned = Array.isArray(step.burst) && step.burst.length === 1 && isObject(step.burst[0]) && step.burst[0].cancelAfter !== undefined;
+      if (!Array.isArray(step.burst) || (step.burst.length < 2 && !abandoned)) fail(`${at}.burst must list at least two requests`);
       if (step.stream !== undefined && typeof step.stream !== 'boolean') fail(`${at}.stream must be true or false`);
       (step.burst as unknown[]).forEach((m, j) => checkMember(m, step.stream === true, `${at}.burst[${j}]`, known, fail));
     } else if ('cancel' in step) {
@@ -195,6 +201,7 @@ function describeMember(m: BurstMember, step: { stream?: boolean }): string {
 /** A one-line description of a step, for reports. */
 export function describeStep(step: Step): string {
   if ('send' in step) return `send ${step.send}${step.stream ? ' (stream)' : ''}`;
+  if ('burst' in step && step.burst.length === 1) return `send ${describeMember(step.burst[0]!, step)}`;
   if ('burst' in step) return `send ${step.burst.map((m) => describeMember(m, step)).join(', ')} at once${step.stream ? ' (streams)' : ''}`;
   if ('cancel' in step) return `stream ${step.cancel}, go away after ${step.after} events, continue from the partial answer`;
   if ('continue' in step) return `send ${step.continue}${step.stream ? ' (stream)' : ''}, then continue the conversation from its answer`;

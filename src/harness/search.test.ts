@@ -8,8 +8,8 @@ import { describe, expect, test } from 'vitest';
 import { ChatClient } from './client.ts';
 import type { Capabilities } from './probe.ts';
 import type { HarnessProperty } from './properties.ts';
-import { requestCount, type Scenario } from './scenario.ts';
-import { cutAfterViolation, searchProperty, simplerBodies, simplerScenarios, type Target } from './search.ts';
+import { parseScenario, requestCount, type Scenario } from './scenario.ts';
+import { cutAfterViolation, liftedScenarios, searchProperty, simplerBodies, simplerScenarios, type Target } from './search.ts';
 import { minimize } from './minimize.ts';
 import type { Recording } from './record.ts';
 import type { Violation } from './violation.ts';
@@ -38,14 +38,20 @@ const completion = (content: string) =>
     usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
   });
 
-/** A target answering each request with its last message's text, as `answer` decides; `arrivals` records every request. */
-function target(answer: (text: string) => Promise<string | typeof never> | string, timeoutMs = 60_000): Target & { arrivals: string[] } {
+type Message = { role: string; content: string };
+
+/**
+ * A target answering each request with its last message's text, as `answer` decides (from that
+ * text, or the whole conversation); `arrivals` records every request.
+ */
+function target(answer: (text: string, messages: Message[]) => Promise<string | typeof never> | string, timeoutMs = 60_000): Target & { arrivals: string[] } {
   const arrivals: string[] = [];
   const send = async (x: Exchange): Promise<ExchangeResponse> => {
     if (x.path === '/admin/cache/flush') return { status: 200, headers: {}, body: (async function* () {})() };
-    const text = (JSON.parse(x.body ?? '{}') as { messages: Array<{ content: string }> }).messages.at(-1)!.content;
+    const messages = (JSON.parse(x.body ?? '{}') as { messages: Message[] }).messages;
+    const text = messages.at(-1)!.content;
     arrivals.push(text);
-    const content = await answer(text);
+    const content = await answer(text, messages);
     return {
       status: 200,
       headers: { 'content-type': 'application/json' },
@@ -338,6 +344,120 @@ describe('searchProperty', () => {
     expect(r.failure!.replay).toBeUndefined();
     expect(r.failure!.reproducedOnReplay).toBeUndefined();
     expect(r.failure!.scenario.steps.length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('lifting derived requests into named ones', () => {
+  /** A recording of `scenario` in which each step sent these bodies (a compound step two: the first, the derived). */
+  const recorded = (scenario: Scenario, sent: Array<Array<Record<string, unknown>>>) =>
+    ({ scenario, entries: sent.flatMap((bodies, step) => bodies.map((body) => ({ step, call: { body, stream: false }, obs: {} }))) }) as unknown as Recording;
+
+  test('a continue, cancel or stop step becomes plain sends, its derived request named as the run built it', () => {
+    const s: Scenario = {
+      name: 't',
+      requests: { p1: req('a'), p2: req('b'), p3: req('c'), p1c: req('taken') },
+      steps: [
+        { continue: 'p1', stream: true },
+        { cancel: 'p2', after: 3 },
+        { stop: 'p3', from: 0, length: 2, stream: true },
+        { continue: 'p2' },
+        { send: 'p3' },
+      ],
+    };
+    const p1c = { model: 'm', messages: [...req('a').messages, { role: 'assistant', content: 'A' }, { role: 'user', content: 'Go on.' }] };
+    const p2c = { model: 'm', messages: [...req('b').messages, { role: 'assistant', content: 'B' }, { role: 'user', content: 'Go on.' }] };
+    const p3s = { ...req('c'), stop: 'C!' };
+    // The continue of p2 (step 4) got an error: it sent no derived request, and stays.
+    const rec = recorded(s, [[req('a'), p1c], [req('b'), p2c], [req('c'), p3s], [req('b')], [req('c')]]);
+    const [all, ...one] = liftedScenarios(s, rec);
+    // All at once first, then one step at a time.
+    expect(one).toHaveLength(3);
+    expect(all!.steps).toEqual([
+      { send: 'p1', stream: true },
+      // p1c is taken by another body: the next free name.
+      { send: 'p1c2', stream: true },
+      // The cancelled stream stays: a one-member burst, abandoned after its events, nothing continuing it.
+      { burst: [{ send: 'p2', stream: true, cancelAfter: 3 }] },
+      { send: 'p2c' },
+      // The stop step's first request is JSON, its second as the step streams.
+      { send: 'p3' },
+      { send: 'p3s', stream: true },
+      { continue: 'p2' },
+      { send: 'p3' },
+    ]);
+    expect(all!.requests).toEqual({ ...s.requests, p1c2: p1c, p2c, p3s });
+    expect(one.map((c) => Object.keys(c.requests).filter((k) => !(k in s.requests)))).toEqual([['p1c2'], ['p2c'], ['p3s']]);
+    // Valid as a bug report (`amnesia replay` loads it), and as many requests as before.
+    for (const c of [all!, ...one]) {
+      expect(() => parseScenario(JSON.parse(JSON.stringify(c)))).not.toThrow();
+      expect(requestCount(c)).toBe(requestCount(s));
+    }
+    // A body the scenario already names keeps its name.
+    const again = liftedScenarios({ ...s, requests: { ...s.requests, p1c: p1c } }, rec)[1]!;
+    expect(again.steps.slice(0, 2)).toEqual([
+      { send: 'p1', stream: true },
+      { send: 'p1c', stream: true },
+    ]);
+    expect(Object.keys(again.requests)).toEqual(Object.keys(s.requests));
+  });
+
+  test('the lifted cancel is simplified no further than dropping it: it stays cancelled', () => {
+    const s: Scenario = {
+      name: 't',
+      requests: { p1: req('a'), p1c: req('b') },
+      steps: [{ burst: [{ send: 'p1', stream: true, cancelAfter: 2 }] }, { send: 'p1c' }],
+    };
+    expect(simplerScenarios(s).map((c) => c.steps)).toEqual([[{ send: 'p1c' }], [{ burst: [{ send: 'p1', stream: true, cancelAfter: 2 }] }]]);
+  });
+
+  /** A property whose only history is `scenario`. */
+  const only = (scenario: Scenario): HarnessProperty => ({ ...property([]), scenarios: () => fc.constant(scenario) });
+  const continuedTwice: Scenario = { name: 'test-property', requests: { p1: req('a') }, steps: [{ continue: 'p1' }, { continue: 'p1' }] };
+
+  test('a failure the derived request’s bytes alone cause shrinks to plain sends of a named request, then that request’s body shrinks', async () => {
+    // Wrong (never the same twice) whenever the conversation holds an assistant turn.
+    let wrong = 0;
+    const t = target((text, messages) => (messages.some((m) => m.role === 'assistant') ? `wrong ${++wrong}` : text));
+    const r = await searchProperty(t, only(continuedTwice), { runs: 1, seed: 1 }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.flaky).toBeUndefined();
+    const { scenario } = r.failure!;
+    expect(scenario.steps.some((st) => 'continue' in st || 'cancel' in st || 'stop' in st)).toBe(false);
+    // p1 itself is not needed once its continuation is a request of its own, nor the user turn before the answer.
+    expect(scenario.steps).toEqual([{ send: 'p1c' }, { send: 'p1c' }]);
+    expect(scenario.requests).toEqual({
+      p1c: {
+        model: 'm',
+        messages: [
+          { role: 'assistant', content: 'a' },
+          { role: 'user', content: 'Go on.' },
+        ],
+      },
+    });
+    expect(r.failure!.shrinkStopped).toBeUndefined();
+  });
+
+  test('a failure that needs the request derived at run time is not lifted: the lifted candidate passes, the compound step stays', async () => {
+    // Each history answers with its own mark, and the continuation of this history's own answer goes
+    // wrong (a prefix-cache hit, as it were); a conversation carrying another history's answer is fine.
+    let history = 0;
+    let wrong = 0;
+    let stale = 0;
+    const t = target((text, messages) => {
+      const assistant = messages.find((m) => m.role === 'assistant');
+      if (assistant === undefined) return `${text} #${history}`;
+      if (assistant.content === `a #${history}`) return `wrong ${++wrong}`;
+      stale++;
+      return text;
+    });
+    t.reset = async () => void history++;
+    const r = await searchProperty(t, only(continuedTwice), { runs: 1, seed: 1 }, ctx);
+    expect(r.status).toBe('failed');
+    expect(r.flaky).toBeUndefined();
+    // The lifted candidate ran (its continuation carried an earlier history's answer) and passed.
+    expect(stale).toBeGreaterThan(0);
+    expect(r.failure!.scenario.steps).toEqual(continuedTwice.steps);
+    expect(Object.keys(r.failure!.scenario.requests)).toEqual(['p1']);
   });
 });
 

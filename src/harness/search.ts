@@ -10,7 +10,7 @@ import { minimize } from './minimize.ts';
 import { comparable, type Capabilities } from './probe.ts';
 import type { GenerationContext, HarnessProperty } from './properties.ts';
 import { memberOf, requestCount, stepNames, type Body, type BurstMember, type Member, type Scenario, type Step } from './scenario.ts';
-import { burstOverlap, recordScenario, type Entry, type Recording } from './record.ts';
+import { burstOverlap, canonicalJson, recordScenario, type Entry, type Recording } from './record.ts';
 import { UnreachableError } from './transport.ts';
 import type { Violation } from './violation.ts';
 import type { CompareMode } from './classify.ts';
@@ -199,7 +199,7 @@ export async function evaluateScenario(
   };
   const violation = findViolations(recording, options);
   if (violation === undefined) return { recording, violation };
-  return { recording, violation, evidence: evidenceOf(recording, allViolations(recording, options)) };
+  return { recording, violation, evidence: evidenceOf(recording, allViolations(recording, options), baseline?.answers) };
 }
 
 /** A burst member as a step of its own (its cancel and delay dropped: the burst is gone). */
@@ -230,7 +230,7 @@ export function simplerScenarios(s: Scenario): Scenario[] {
       step.burst.forEach((_, j) => {
         const rest = step.burst.filter((__, k) => k !== j);
         if (rest.length > 1) replace({ ...step, burst: rest });
-        else if (!cancelled(rest[0]!)) replace(alone(memberOf(rest[0]!, step)));
+        else if (rest.length === 1 && !cancelled(rest[0]!)) replace(alone(memberOf(rest[0]!, step)));
       });
       step.burst.forEach((m, j) => {
         if (typeof m === 'string') return;
@@ -252,8 +252,70 @@ export function simplerScenarios(s: Scenario): Scenario[] {
   );
 }
 
+type Compound = Extract<Step, { continue: string } | { cancel: string } | { stop: string }>;
+
+/**
+ * The name a lifted request gets: the continuation of p1 (a `continue` step's, or a `cancel` step's
+ * from the partial answer) is `p1c`, p1 with the stop string cut from its answer `p1s`; a name taken
+ * by another body gets a number (`p1c2`, `p1c3` …), and a body the scenario already names keeps its name.
+ */
+function liftedName(requests: Record<string, Body>, step: Compound, body: Body): string {
+  const same = Object.keys(requests).find((k) => canonicalJson(requests[k]) === canonicalJson(body));
+  if (same !== undefined) return same;
+  const base = 'continue' in step ? `${step.continue}c` : 'cancel' in step ? `${step.cancel}c` : `${step.stop}s`;
+  let name = base;
+  for (let n = 2; name in requests; n++) name = `${base}${n}`;
+  return name;
+}
+
+/**
+ * A compound step as plain steps, each request sent as the step sent it: the first (a cancel's as
+ * the stream abandoned after its events, a one-member burst), then the derived request by `name`.
+ */
+function plainSteps(step: Compound, name: string): Step[] {
+  if ('continue' in step) {
+    const how = step.stream ? { stream: true } : {};
+    return [
+      { send: step.continue, ...how },
+      { send: name, ...how },
+    ];
+  }
+  if ('cancel' in step) return [{ burst: [{ send: step.cancel, stream: true, cancelAfter: step.after }] }, { send: name }];
+  return [{ send: step.stop }, { send: name, ...(step.stream ? { stream: true } : {}) }];
+}
+
+/**
+ * The scenario with its compound steps (continue, cancel, stop) lifted into plain sends: a compound
+ * step's second request is built at run time from the first one's answer, which a reader of the bug
+ * report cannot see; lifted, it is a named request (`liftedName`), its body as the failing run `rec`
+ * of this scenario built it, open to the body shrinking after. All the steps at once, then one at a
+ * time; a step whose run sent no derived request (its first failed or hung) stays as it is.
+ */
+export function liftedScenarios(s: Scenario, rec: Recording): Scenario[] {
+  const lifts = s.steps.flatMap((step, i) => {
+    if (!('continue' in step || 'cancel' in step || 'stop' in step)) return [];
+    const sent = rec.entries.filter((e) => e.step === i && !e.baseline);
+    const derived = sent[1];
+    return sent.length === 2 && derived!.call.raw === undefined ? [{ i, step, body: derived!.call.body }] : [];
+  });
+  const lift = (chosen: typeof lifts): Scenario => {
+    const requests = { ...s.requests };
+    const by = new Map<number, Step[]>();
+    for (const { i, step, body } of chosen) {
+      const name = liftedName(requests, step, body);
+      requests[name] = body;
+      by.set(i, plainSteps(step, name));
+    }
+    return { ...s, requests, steps: s.steps.flatMap((step, i) => by.get(i) ?? [step]) };
+  };
+  return [...(lifts.length > 1 ? [lift(lifts)] : []), ...lifts.map((l) => lift([l]))];
+}
+
 /** Candidates that simplify the requests rather than the steps, per shrunk failure. */
 export const BODY_SHRINK_RUNS = 24;
+
+/** Lifts tried per shrunk failure (their own budget: a lift must not leave the bodies unshrunk). */
+export const LIFT_RUNS = 8;
 
 /** A message a request can lose and stay valid: not the last, and no tool call a later message answers. */
 const droppable = (m: unknown, i: number, all: unknown[]) => {
@@ -430,28 +492,43 @@ export async function searchProperty(
     if (details.errorInstance instanceof UnreachableError) throw details.errorInstance;
     return { ...base, status: 'failed', reason: `error: ${String(details.errorInstance)}`, ...ran() };
   }
+  // The run of the scenario shrinking has got to (the last candidate kept): lifting takes its derived
+  // requests from there.
+  let failing = details.errorInstance.recording;
   const fails = async (candidate: Scenario) => {
     if (hangs >= hangRuns) return false;
     count(candidate, 'shrinking');
     const r = await evaluateScenario(target, candidate, property, freshAnswers).catch(() => undefined);
     if (r && hung(r.recording)) hangs++;
+    if (r?.violation !== undefined) failing = r.recording;
     return r?.violation !== undefined;
+  };
+  // Lifts, and then the requests themselves (fields and messages dropped), are kept only while the same
+  // rule still fails (an invalid request must not turn one failure into another), within BODY_SHRINK_RUNS candidates.
+  let bodyRuns = 0;
+  let liftRuns = 0;
+  const rule = details.errorInstance.violation.rule;
+  const failsAlike = async (candidate: Scenario, lift = false) => {
+    if ((lift ? ++liftRuns > LIFT_RUNS : ++bodyRuns > BODY_SHRINK_RUNS) || hangs >= hangRuns) return false;
+    count(candidate, 'shrinking');
+    const r = await evaluateScenario(target, candidate, property, freshAnswers).catch(() => undefined);
+    if (r && hung(r.recording)) hangs++;
+    if (r?.violation?.rule === rule) failing = r.recording;
+    return r?.violation?.rule === rule;
   };
   let smallest = details.counterexample[0];
   const cut = cutAfterViolation(smallest, details.errorInstance.recording, details.errorInstance.violation);
   if (cut !== undefined && (await fails(cut))) smallest = cut;
-  const fewest = await minimize(smallest, simplerScenarios, fails);
-  // Then the requests themselves: fields and messages dropped while the same rule still fails (an
-  // invalid request must not turn one failure into another), within BODY_SHRINK_RUNS candidates.
-  let bodyRuns = 0;
-  const rule = details.errorInstance.violation.rule;
-  const failsAlike = async (candidate: Scenario) => {
-    if (++bodyRuns > BODY_SHRINK_RUNS || hangs >= hangRuns) return false;
-    count(candidate, 'shrinking');
-    const r = await evaluateScenario(target, candidate, property, freshAnswers).catch(() => undefined);
-    if (r && hung(r.recording)) hangs++;
-    return r?.violation?.rule === rule;
+  // The steps, and once none can go, the compound steps lifted into plain sends (liftedScenarios, last
+  // of the candidates, from the failing run of the scenario as it stands): a lift kept, the steps are
+  // tried again (the first request's send may go now), and then the bodies, the lifted ones included.
+  const lifts = new WeakSet<Scenario>();
+  const simplerSteps = (s: Scenario): Scenario[] => {
+    const lifted = JSON.stringify(failing.scenario) === JSON.stringify(s) ? liftedScenarios(s, failing) : [];
+    for (const c of lifted) lifts.add(c);
+    return [...simplerScenarios(s), ...lifted];
   };
+  const fewest = await minimize(smallest, simplerSteps, (c) => (lifts.has(c) ? failsAlike(c, true) : fails(c)));
   const shrunk = await minimize(fewest, simplerBodies, failsAlike);
   const shrinkStopped = bodyRuns > BODY_SHRINK_RUNS;
   // Only a failure that happens again is reported as one: the shrunk scenario, replayed on a fresh

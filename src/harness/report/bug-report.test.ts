@@ -209,6 +209,15 @@ describe('reportMarkdown', () => {
     );
   });
 
+  it('writes a lone abandoned stream (a lifted cancel step) as its script, interrupted', () => {
+    const lifted: Scenario = { name: 'l', requests: { p1, p1c: p2 }, steps: [{ burst: [{ send: 'p1', stream: true, cancelAfter: 2 }] }, { send: 'p1c' }] };
+    const text = reportMarkdown({ ...failed, failure: { ...failed.failure!, scenario: lifted } }, TARGET, 'm');
+    expect(text).toMatch(
+      /^1\. send p1 \(stream, cancelled after 2 events\): `\.\/p1(-stream)?\.sh`, interrupted after 2 events \(`amnesia replay` does it\)$/m,
+    );
+    expect(text).toContain('2. send p1c: `./p1c.sh`');
+  });
+
   it('says what came of a request that hung', () => {
     const hung = {
       ...recording,

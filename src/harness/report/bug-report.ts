@@ -247,6 +247,11 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     if ('send' in step) return `${i + 1}. ${what}: ${run(step.send, step.stream ?? false)}`;
     if ('burst' in step) {
       const members = step.burst.map((m) => memberOf(m, step));
+      const [only] = members;
+      // One abandoned stream (a lifted cancel step): run its script and interrupt it.
+      if (members.length === 1 && only!.cancelAfter !== undefined) {
+        return `${i + 1}. ${what}: ${run(only!.name, true)}, interrupted after ${only!.cancelAfter} events (\`amnesia replay\` does it)`;
+      }
       const command = members
         .map(({ name, stream, delayMs }) => (delayMs ? `(sleep ${delayMs / 1000}; ./${fileFor(name, stream)}) &` : `./${fileFor(name, stream)} &`))
         .join(' ');
