@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { expect, test } from 'vitest';
+import { expect, test, vi } from 'vitest';
 import { checkCommand } from '../src/commands/check.ts';
 import { loadScenario, requestCount } from '../src/harness/scenario.ts';
 import { useFakeServers } from './fake-server.ts';
@@ -42,7 +42,11 @@ test('report.html of a failing check, in headless Chromium', { timeout: 180_000 
   const temp = mkdtempSync(join(tmpdir(), 'amnesia-html-report-'));
   const reportDir = join(temp, 'report');
   // The whole default check (about 10 s): most properties fail, by one cause.
-  const result = await checkCommand(['--target', fresh('cache-drift'), '--runs', '10', '--seed', '1', '--report', reportDir], {});
+  // The command's progress lines (stderr) would read as failures in the test log: kept out of it.
+  const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const result = await checkCommand(['--target', fresh('cache-drift'), '--runs', '10', '--seed', '1', '--report', reportDir], {}).finally(() =>
+    quiet.mockRestore(),
+  );
   expect(result.code, result.text).toBe(1);
   const page = join(reportDir, 'report.html');
   expect(result.text).toContain(`report: ${page}`);
