@@ -1,6 +1,6 @@
 // Harmony benchmark: this repo's chat → harmony prompt rendering and completion parsing, against the
 // anchor of what template-based servers (llama.cpp, mlx-lm) do for gpt-oss: the Hugging Face chat
-// template (bench/data/hf-chat-template-gpt-oss.jinja) rendered with @huggingface/jinja, then tokenized.
+// template (src/harmony/hf-chat-template.ts) rendered with @huggingface/jinja, then tokenized.
 //
 // Conversation: golden/chat/long-multi-turn-tool-conversation, its tool-loop episode repeated with
 // distinct text and tool_call ids until the prompt is a few thousand tokens.
@@ -13,10 +13,10 @@ import { completionToChat } from '../src/harmony/harmony-to-chat.ts';
 import { piecesToText, renderCompletionPieces } from '../src/harmony/render.ts';
 import { encodeHarmonyText } from '../src/harmony/tokens.ts';
 import { DEFAULT_MODEL_IDENTITY } from '../src/harmony/conversation.ts';
+import { GPT_OSS_CHAT_TEMPLATE } from '../src/harmony/hf-chat-template.ts';
 import { runSuite, type Row, type RunOptions, type Suite } from './suite.ts';
 
 const GOLDEN = new URL('../golden/chat/long-multi-turn-tool-conversation/', import.meta.url);
-const TEMPLATE_FILE = new URL('./data/hf-chat-template-gpt-oss.jinja', import.meta.url);
 
 /** The golden's options: the date is pinned so both renderings are deterministic. */
 const OPTIONS: MappingOptions = JSON.parse(readFileSync(new URL('options.json', GOLDEN), 'utf8')) as MappingOptions;
@@ -251,7 +251,7 @@ export function createSuite(log: (line: string) => void = console.log): Suite {
   check(JSON.stringify(renderChatPrompt(scaledRequest(1), OPTIONS).tokens) === JSON.stringify(golden), 'one round ≠ golden prompt tokens');
 
   const request = scaledRequest(ROUNDS);
-  const template = new Template(readFileSync(TEMPLATE_FILE, 'utf8')); // parsed once, as servers cache it
+  const template = new Template(GPT_OSS_CHAT_TEMPLATE); // parsed once, as servers cache it
   const finalTokens = encodeHarmonyText(FINAL_COMPLETION);
   const toolTokens = encodeHarmonyText(TOOL_CALL_COMPLETION);
 

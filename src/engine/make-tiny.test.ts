@@ -59,6 +59,16 @@ describe('makeTinyCheckpoint', () => {
     expect(a).toBe(SEED1_SHA256);
     expect(sha256(join(scratch, 'c', 'model.safetensors'))).not.toBe(a);
     expect(readFileSync(join(scratch, 'c', 'config.json'), 'utf8')).toBe(readFileSync(join(dirA, 'config.json'), 'utf8'));
+    // The Hugging Face tokenizer files (src/harmony/hf-tokenizer.ts), the same whatever the seed.
+    expect(readdirSync(dirA).sort()).toEqual([
+      'config.json',
+      'generation_config.json',
+      'model.safetensors',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
+    expect(sha256(join(scratch, 'c', 'tokenizer.json'))).toBe(sha256(join(dirA, 'tokenizer.json')));
   });
 
   test('config.json has the real HF keys and the layout-bug-exposing dimensions', () => {
@@ -139,6 +149,9 @@ describe('makeTinyCheckpoint', () => {
       'model-00001-of-00002.safetensors',
       'model-00002-of-00002.safetensors',
       'model.safetensors.index.json',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
     ]);
     const index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8'));
     const a = spec();

@@ -1,6 +1,7 @@
 // Deterministic random gpt-oss checkpoints in the Hugging Face root layout, for any config: the
 // tiny test model (make-tiny.ts) and the benchmark's 20b-shaped model use the same generator, and
-// the same loader reads them as reads the real 20b.
+// the same loader reads them as reads the real 20b. With the real vocabulary the folder also holds
+// the Hugging Face tokenizer files (harmony/hf-tokenizer.ts), so other servers load it too.
 //
 // Determinism: the bytes depend only on the config and the seed — never on the machine, the run or
 // the sharding. Each tensor draws from its own 32-bit integer PRNG (mulberry32, seeded from the seed
@@ -9,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { HF_VOCAB_SIZE, hfTokenizerFiles } from '../harmony/hf-tokenizer.ts';
 import { CONFIG_FILE, expectedTensors, INDEX_FILE, parseModelConfig, SINGLE_FILE } from './checkpoint.ts';
 import { DTYPE_SIZES, writeSafetensors, type SafetensorsWriteTensor } from './safetensors.ts';
 
@@ -200,8 +202,10 @@ function checkLittleEndian(): void {
 /**
  * Writes a random checkpoint for `configJson` into `outDir` (created if needed): config.json,
  * generation_config.json and model.safetensors, or with `shards: 2` model-0000{1,2}-of-00002.safetensors
- * (the middle layer straddles the two) + model.safetensors.index.json. The tensors' bytes depend only
- * on the config and the seed, not on `shards`.
+ * (the middle layer straddles the two) + model.safetensors.index.json; and when the config has
+ * o200k_harmony's vocab_size (201088), tokenizer.json, tokenizer_config.json and
+ * special_tokens_map.json (a config with another vocabulary gets none: they would not fit its ids).
+ * The tensors' bytes depend only on the config and the seed, not on `shards`.
  */
 export function writeRandomCheckpoint(outDir: string, configJson: Record<string, unknown>, options: RandomCheckpointOptions = {}): void {
   const seed = options.seed ?? 1;
@@ -237,6 +241,7 @@ export function writeRandomCheckpoint(outDir: string, configJson: Record<string,
     writeFileSync(join(outDir, INDEX_FILE), `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2)}\n`);
   }
   writeFileSync(join(outDir, 'generation_config.json'), `${JSON.stringify(generationConfigJson(), null, 2)}\n`);
+  if (config.vocabSize === HF_VOCAB_SIZE) for (const [file, text] of Object.entries(hfTokenizerFiles())) writeFileSync(join(outDir, file), text);
   // config.json last: a directory with a config.json is complete.
   writeFileSync(join(outDir, CONFIG_FILE), `${JSON.stringify(configJson, null, 2)}\n`);
 }
