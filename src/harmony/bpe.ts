@@ -9,16 +9,24 @@
 // TextDecoder, so it never produces the nine tokens that start with U+FEFF (e.g. 5574 = U+FEFF).
 import ranks from 'gpt-tokenizer/bpeRanks/o200k_base';
 
-/** tiktoken's o200k pre-tokenizer (`pat_str`), as gpt-tokenizer and js-tiktoken write it for JS. */
-const CONTRACTION = String.raw`(?:'(?:[sS]|[dD]|[mM]|[tT]|[lL][lL]|[vV][eE]|[rR][eE]))?`;
+/**
+ * tiktoken's o200k pre-tokenizer (`pat_str`) in JS syntax, with tiktoken's (Rust regex) meanings
+ * where JS's differ: `\s` is Unicode White_Space (JS's \s holds U+FEFF and not U+0085), and the
+ * contractions' `(?i:'s|…)` folds ſ (U+017F) to s as Unicode case folding does (JS has no inline
+ * `(?i:…)` before Node 23). hf-tokenizer.test.ts checks both against the tokenizers library.
+ */
+const WHITE_SPACE = String.raw`\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000`;
+const S = `[${WHITE_SPACE}]`;
+const NOT_S = `[^${WHITE_SPACE}]`;
+const CONTRACTION = String.raw`(?:'(?:[sS\u017f]|[dD]|[mM]|[tT]|[lL][lL]|[vV][eE]|[rR][eE]))?`;
 const O200K_PATTERN = [
   String.raw`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+${CONTRACTION}`,
   String.raw`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*${CONTRACTION}`,
   String.raw`\p{N}{1,3}`,
-  String.raw` ?[^\s\p{L}\p{N}]+[\r\n/]*`,
-  String.raw`\s*[\r\n]+`,
-  String.raw`\s+(?!\S)`,
-  String.raw`\s+`,
+  String.raw` ?[^${WHITE_SPACE}\p{L}\p{N}]+[\r\n/]*`,
+  `${S}*[\\r\\n]+`,
+  `${S}+(?!${NOT_S})`,
+  `${S}+`,
 ].join('|');
 /** One instance (encoding is synchronous, so never re-entered); lastIndex is reset per text. */
 const O200K_SPLIT = new RegExp(O200K_PATTERN, 'gu');

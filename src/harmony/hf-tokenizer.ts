@@ -1,7 +1,7 @@
 // o200k_harmony as Hugging Face tokenizer files (tokenizer.json, tokenizer_config.json,
 // special_tokens_map.json), so that a checkpoint folder amnesia writes loads in other servers
 // (transformers, vLLM, llama.cpp's converters, mlx-lm) and they tokenize as tiktoken's o200k_harmony,
-// which is amnesia's encoder but for three characters (below). Built from the ranks the project ships
+// as amnesia's encoder does (bpe.ts). Built from the ranks the project ships
 // (gpt-tokenizer's o200k_base, as bpe.ts uses them) and harmony's special tokens; nothing is downloaded.
 // Harmony owns the vocabulary, so the files are built here; engine/random-checkpoint.ts writes them.
 //
@@ -20,12 +20,8 @@
 //   the rest. The published files stop at 200018; here every id the model can sample decodes.
 //
 // The nine tokens that start with U+FEFF (5574 = U+FEFF, 76234 = U+FEFF "//", …) are in the vocab with
-// their merges like any other, so this tokenizer produces them where tiktoken does. bpe.ts keeps them
-// too (it follows tiktoken, not gpt-tokenizer, there), but its JS pattern differs from tiktoken's on
-// three characters: JS's \s holds U+FEFF and not U+0085 (Rust's White_Space the other way round), and
-// `[sS]` does not fold ſ as `(?i:'s)` does. So amnesia's encoder splits U+FEFF "//" and never makes
-// 76234 or 110862, and differs on text like U+FEFF U+FEFF "!" or " " U+0085 "'s"; tokenizer.json follows
-// tiktoken there (hf-tokenizer.test.ts pins these cases).
+// their merges like any other, so this tokenizer produces them where tiktoken does, as bpe.ts does
+// (which spells out tiktoken's regex meanings where JS's differ: U+FEFF, U+0085, ſ).
 //
 // Deterministic (same bytes every time, the test pins a sha256); built once per process (~2 s).
 import ranks from 'gpt-tokenizer/bpeRanks/o200k_base';
