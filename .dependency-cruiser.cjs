@@ -6,6 +6,7 @@
 //   server    the OpenAI-compatible HTTP server  -> engine, harmony, wire
 //   harness   the property checker               -> wire (it knows only its own Transport and the wire format)
 //   embedded  the embedded reference target      -> server, engine, harness, harmony, wire
+//   chat-data training data for a tiny chat model -> engine (its grammar checks the data), harmony, wire
 //   commands/, cli.ts, index.ts, api.ts          -> anything in src
 //
 // Test files (*.test.ts) follow the rules of their folder. Type-only imports count
@@ -33,6 +34,7 @@ module.exports = {
       'src/harness may import only src/harness and src/wire: it talks to a target through its own Transport, never through engine, server or harmony.',
     ),
     layer('embedded', ['server', 'engine', 'harness', 'harmony', 'wire'], 'src/embedded may import server, engine, harness, harmony and wire.'),
+    layer('chat-data', ['engine', 'harmony', 'wire'], 'src/chat-data may import only src/chat-data, src/engine, src/harmony and src/wire.'),
     {
       name: 'src-stays-in-src',
       severity: 'error',
