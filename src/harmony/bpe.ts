@@ -97,13 +97,23 @@ const SHORT_PIECE = 32;
 /** tiktoken's own merge, O(n²): for short pieces, where it is the fastest. */
 function mergeShort(bin: string, out: number[], v: Vocabulary): void {
   const { byBytes } = v;
+  const starts = mergeParts(bin, byBytes);
+  for (let i = 0; i + 1 < starts.length; i++) out.push(byBytes.get(bin.slice(starts[i]!, starts[i + 1]!))!);
+}
+
+/**
+ * tiktoken's merge loop over the bytes `bin` (one char per byte), until `parts` parts are left or no
+ * pair has a rank: where each part starts, then the end. Also how hf-tokenizer.ts finds the merge
+ * that makes a token (the loop stopped at two parts).
+ */
+export function mergeParts(bin: string, byBytes: ReadonlyMap<string, number>, parts = 1): number[] {
   const n = bin.length;
   // starts[i]: where part i begins (starts[parts] = n); pairs[i]: rank of parts i and i + 1 joined.
   const starts: number[] = [];
   const pairs: number[] = [];
   for (let i = 0; i <= n; i++) starts.push(i);
   for (let i = 0; i + 1 < n; i++) pairs.push(byBytes.get(bin.slice(i, i + 2)) ?? Infinity);
-  for (;;) {
+  while (starts.length - 1 > parts) {
     let best = Infinity;
     let at = -1;
     for (let i = 0; i < pairs.length; i++) {
@@ -118,7 +128,7 @@ function mergeShort(bin: string, out: number[], v: Vocabulary): void {
     if (at < pairs.length) pairs[at] = byBytes.get(bin.slice(starts[at]!, starts[at + 2]!)) ?? Infinity;
     if (at > 0) pairs[at - 1] = byBytes.get(bin.slice(starts[at - 1]!, starts[at + 1]!)) ?? Infinity;
   }
-  for (let i = 0; i + 1 < starts.length; i++) out.push(byBytes.get(bin.slice(starts[i]!, starts[i + 1]!))!);
+  return starts;
 }
 
 /** A heap key: rank × 2^32 + position, so keys order by rank, then leftmost (exact in a double). */

@@ -25,6 +25,7 @@
 //
 // Deterministic (same bytes every time, the test pins a sha256); built once per process (~2 s).
 import ranks from 'gpt-tokenizer/bpeRanks/o200k_base';
+import { mergeParts } from './bpe.ts';
 import { GPT_OSS_CHAT_TEMPLATE } from './hf-chat-template.ts';
 import { specialTokenText, Tok } from './tokens.ts';
 
@@ -78,28 +79,10 @@ function rankBytes(): string[] {
  * lookup yields the token, and it needs no merge.
  */
 export function lastMerge(bin: string, byBytes: ReadonlyMap<string, number>): [number, number] | undefined {
-  // starts[i]: where part i begins (starts[parts] = bin.length); pairs[i]: rank of parts i and i + 1 joined.
-  const starts: number[] = [];
-  for (let i = 0; i <= bin.length; i++) starts.push(i);
-  const pairs: number[] = [];
-  for (let i = 0; i + 1 < bin.length; i++) pairs.push(byBytes.get(bin.slice(i, i + 2)) ?? Infinity);
-  const rankOf = (part: number): number => byBytes.get(bin.slice(starts[part]!, starts[part + 1]!))!;
-  for (;;) {
-    let best = Infinity;
-    let at = -1;
-    for (let i = 0; i < pairs.length; i++) {
-      if (pairs[i]! < best) {
-        best = pairs[i]!;
-        at = i;
-      }
-    }
-    if (at < 0) return undefined;
-    if (pairs.length === 1) return [rankOf(0), rankOf(1)];
-    starts.splice(at + 1, 1);
-    pairs.splice(at, 1);
-    if (at < pairs.length) pairs[at] = byBytes.get(bin.slice(starts[at]!, starts[at + 2]!)) ?? Infinity;
-    if (at > 0) pairs[at - 1] = byBytes.get(bin.slice(starts[at - 1]!, starts[at + 1]!)) ?? Infinity;
-  }
+  // Two parts left: they are what the last merge joins (bin is a token, so the pair has a rank).
+  const starts = mergeParts(bin, byBytes, 2);
+  if (starts.length !== 3) return undefined;
+  return [byBytes.get(bin.slice(0, starts[1]))!, byBytes.get(bin.slice(starts[1]))!];
 }
 
 /** The merges of tokenizer.json as [left rank, right rank], in the order of the tokens they make. */

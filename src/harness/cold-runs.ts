@@ -58,6 +58,14 @@ export function withFlushCommand(transport: Transport, command: string, timeoutM
  * body is sent as it is.
  */
 export function withExtraBody(transport: Transport, extra: Record<string, unknown>): Transport {
+  return withChatBodies(transport, (body) => ({ ...extra, ...body }));
+}
+
+/**
+ * The transport with every chat request that is a JSON object sent as `rewrite` makes it (undefined:
+ * as it is); a malformed body, and every other exchange, goes as it is.
+ */
+function withChatBodies(transport: Transport, rewrite: (body: Record<string, unknown>) => Record<string, unknown> | undefined): Transport {
   const send = (x: Exchange): Promise<ExchangeResponse> => {
     if (x.method !== 'POST' || x.path !== '/chat/completions' || x.body === undefined) return transport.send(x);
     let body: unknown;
@@ -66,8 +74,8 @@ export function withExtraBody(transport: Transport, extra: Record<string, unknow
     } catch {
       return transport.send(x);
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return transport.send(x);
-    return transport.send({ ...x, body: JSON.stringify({ ...extra, ...body }) });
+    const rewritten = typeof body === 'object' && body !== null && !Array.isArray(body) ? rewrite(body as Record<string, unknown>) : undefined;
+    return transport.send(rewritten === undefined ? x : { ...x, body: JSON.stringify(rewritten) });
   };
   return { name: transport.name, send, sendOrigin: (x) => transport.sendOrigin(x) };
 }
@@ -97,20 +105,10 @@ function nonced(message: unknown, nonce: string): unknown {
  */
 export function withNonce(transport: Transport): { transport: Transport; renew(): void } {
   let nonce = newNonce();
-  const send = (x: Exchange): Promise<ExchangeResponse> => {
-    if (x.method !== 'POST' || x.path !== '/chat/completions' || x.body === undefined) return transport.send(x);
-    let body: unknown;
-    try {
-      body = JSON.parse(x.body);
-    } catch {
-      return transport.send(x);
-    }
-    const messages = (body as { messages?: unknown } | null)?.messages;
-    if (typeof body !== 'object' || Array.isArray(body) || !Array.isArray(messages) || messages.length === 0) return transport.send(x);
-    return transport.send({ ...x, body: JSON.stringify({ ...body, messages: [nonced(messages[0], nonce), ...messages.slice(1)] }) });
-  };
   return {
-    transport: { name: transport.name, send, sendOrigin: (x) => transport.sendOrigin(x) },
+    transport: withChatBodies(transport, ({ messages, ...body }) =>
+      Array.isArray(messages) && messages.length > 0 ? { ...body, messages: [nonced(messages[0], nonce), ...messages.slice(1)] } : undefined,
+    ),
     renew: () => void (nonce = newNonce()),
   };
 }
