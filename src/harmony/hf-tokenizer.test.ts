@@ -26,16 +26,13 @@ const scratch = mkdtempSync(join(tmpdir(), 'amnesia-hf-tokenizer-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 let files: Readonly<Record<string, string>>;
-let buildMs: number;
 /** tokenizer.json as written, loaded by the `tokenizers` library. */
 let hf: Tokenizer;
 /** The same file without its added tokens: special-token text stays text (for the lookalike goldens). */
 let hfOrdinary: Tokenizer;
 
 beforeAll(() => {
-  const t0 = performance.now();
   files = hfTokenizerFiles();
-  buildMs = performance.now() - t0;
   for (const [name, text] of Object.entries(files)) writeFileSync(join(scratch, name), text);
   hf = Tokenizer.fromFile(join(scratch, 'tokenizer.json'));
   hfOrdinary = Tokenizer.fromString(JSON.stringify({ ...(JSON.parse(files['tokenizer.json']!) as object), added_tokens: [] }));
@@ -352,8 +349,7 @@ describe('tokenizer_config.json and special_tokens_map.json', () => {
 });
 
 describe('determinism', () => {
-  test('two builds give the same bytes, and the pinned hash; fast enough for make-tiny', () => {
-    expect(buildMs).toBeLessThan(15_000); // ~1.7 s
+  test('two builds give the same bytes, and the pinned hash', () => {
     const again = buildTokenizerJson();
     expect(again === files['tokenizer.json']).toBe(true);
     expect(createHash('sha256').update(again).digest('hex')).toBe(TOKENIZER_JSON_SHA256);
