@@ -185,6 +185,8 @@ export async function evaluateScenario(
   scenario: Scenario,
   property?: HarnessProperty,
   freshAnswers?: Map<string, Answer>,
+  /** Also gather the failure's whole evidence (causes.ts): for the search's failing run only, not per shrinking candidate. */
+  withEvidence = false,
 ): Promise<{ recording: Recording; violation: Violation | undefined; evidence?: Evidence }> {
   await target.reset?.();
   let recording = await recordScenario(target.client, scenario);
@@ -198,7 +200,7 @@ export async function evaluateScenario(
     ...(baseline ? { baseline: baseline.answers, baselineBy: target.resetBy === 'restart' ? ('restart' as const) : ('flush' as const) } : {}),
   };
   const violation = findViolations(recording, options);
-  if (violation === undefined) return { recording, violation };
+  if (violation === undefined || !withEvidence) return { recording, violation };
   return { recording, violation, evidence: evidenceOf(recording, allViolations(recording, options), baseline?.answers) };
 }
 
@@ -451,7 +453,7 @@ export async function searchProperty(
         throw new fc.PreconditionFailure(true);
       }
       count(scenario, shrinking ? 'shrinking' : 'checking');
-      const evaluated = evaluateScenario(target, scenario, property, freshAnswers);
+      const evaluated = evaluateScenario(target, scenario, property, freshAnswers, !shrinking);
       // A shrinking candidate that breaks the run (rather than a rule) is not the failure being shrunk.
       const { recording, violation, evidence } = shrinking
         ? await evaluated.catch(() => ({ recording: undefined, violation: undefined, evidence: undefined }))
