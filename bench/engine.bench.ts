@@ -9,7 +9,8 @@ import { loadCheckpoint } from '../src/engine/checkpoint.ts';
 import { amnesiaCacheDir, ensureTinyCheckpoint, tinyConfigJson } from '../src/engine/make-tiny.ts';
 import type { NativeEngine, NativeModel, NativeModelSpec } from '../src/engine/native-api.ts';
 import { loadNativeAddon } from '../src/engine/native-addon.ts';
-import { ensureCheckpoint, writeRandomCheckpoint } from '../src/engine/random-checkpoint.ts';
+import { ensureCheckpoint } from '../src/engine/checkpoint-folder.ts';
+import { writeRandomCheckpoint } from '../src/engine/random-checkpoint.ts';
 import type { Row, Suite } from './suite.ts';
 
 /** The real gpt-oss-20b dimensions (notes §1.1) with `layers` layers, in the tiny config's HF style. */

@@ -48,10 +48,7 @@ describe('makeTinyCheckpoint', () => {
   const spec = () => loadCheckpoint(dirA);
 
   test('is deterministic: same bytes twice and the pinned hash; another seed differs', () => {
-    const t0 = performance.now();
     makeTinyCheckpoint(dirA);
-    const ms = performance.now() - t0;
-    expect(ms).toBeLessThan(10_000); // typically ~0.35 s
     makeTinyCheckpoint(join(scratch, 'b'), { seed: 1 });
     makeTinyCheckpoint(join(scratch, 'c'), { seed: 2 });
     const a = sha256(join(dirA, 'model.safetensors'));

@@ -8,7 +8,8 @@
 // special_tokens_map.json); the weights are v2's.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ensureCheckpoint, writeRandomCheckpoint, type RandomCheckpointOptions } from './random-checkpoint.ts';
+import { ensureCheckpoint } from './checkpoint-folder.ts';
+import { writeRandomCheckpoint, type RandomCheckpointOptions } from './random-checkpoint.ts';
 
 export { HARMONY_BOOST } from './random-checkpoint.ts';
 

@@ -1,18 +1,15 @@
 // Deterministic random gpt-oss checkpoints in the Hugging Face root layout, for any config: the
 // tiny test model (make-tiny.ts) and the benchmark's 20b-shaped model use the same generator, and
 // the same loader reads them as reads the real 20b. With the real vocabulary the folder also holds
-// the Hugging Face tokenizer files (harmony/hf-tokenizer.ts), so other servers load it too.
+// the Hugging Face tokenizer files (checkpoint-folder.ts), so other servers load it too.
 //
 // Determinism: the bytes depend only on the config and the seed — never on the machine, the run or
 // the sharding. Each tensor draws from its own 32-bit integer PRNG (mulberry32, seeded from the seed
 // and the tensor's name); normals are sums of four 16-bit uniforms (pure integer/float arithmetic, no
 // Math.log/cos), rounded to float32, then to bf16 by round-to-nearest-even on the bits.
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { HF_VOCAB_SIZE, hfTokenizerFiles } from '../harmony/hf-tokenizer.ts';
-import { CONFIG_FILE, expectedTensors, INDEX_FILE, parseModelConfig, SINGLE_FILE } from './checkpoint.ts';
-import { DTYPE_SIZES, writeSafetensors, type SafetensorsWriteTensor } from './safetensors.ts';
+import { expectedTensors, parseModelConfig } from './checkpoint.ts';
+import { writeCheckpointFolder } from './checkpoint-folder.ts';
+import type { SafetensorsWriteTensor } from './safetensors.ts';
 
 export interface RandomCheckpointOptions {
   /** PRNG seed, an integer in [0, 2^32). Default 1. */
@@ -46,11 +43,6 @@ export const HARMONY_BOOST: Readonly<Record<number, number>> = {
 export const RESIDUAL_ANCHOR = 3;
 export const END_PULL = 7;
 export const MESSAGE_ENDS: readonly number[] = [200007, 200002, 200012];
-
-/** generation_config.json as published with gpt-oss (stop tokens <|return|>, <|endoftext|>, <|call|>). */
-function generationConfigJson(): Record<string, unknown> {
-  return { bos_token_id: 199998, do_sample: true, eos_token_id: [200002, 199999, 200012], pad_token_id: 199999, transformers_version: '4.55.0.dev0' };
-}
 
 // ---- deterministic random numbers -------------------------------------------------------------
 
@@ -193,18 +185,8 @@ function tensorBytes(name: string, shape: number[], seed: number): Uint8Array {
   }
 }
 
-function checkLittleEndian(): void {
-  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
-    throw new Error('random checkpoint: needs a little-endian machine (safetensors data is little endian)');
-  }
-}
-
 /**
- * Writes a random checkpoint for `configJson` into `outDir` (created if needed): config.json,
- * generation_config.json and model.safetensors, or with `shards: 2` model-0000{1,2}-of-00002.safetensors
- * (the middle layer straddles the two) + model.safetensors.index.json; and when the config has
- * o200k_harmony's vocab_size (201088), tokenizer.json, tokenizer_config.json and
- * special_tokens_map.json (a config with another vocabulary gets none: they would not fit its ids).
+ * Writes a random checkpoint for `configJson` into `outDir` (the files: writeCheckpointFolder).
  * The tensors' bytes depend only on the config and the seed, not on `shards`.
  */
 export function writeRandomCheckpoint(outDir: string, configJson: Record<string, unknown>, options: RandomCheckpointOptions = {}): void {
@@ -213,61 +195,10 @@ export function writeRandomCheckpoint(outDir: string, configJson: Record<string,
   if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff)
     throw new RangeError(`random checkpoint: seed must be an integer in [0, 2^32), got ${seed}`);
   if (shards !== 1 && shards !== 2) throw new RangeError(`random checkpoint: shards must be 1 or 2, got ${String(shards)}`);
-  checkLittleEndian();
   const config = parseModelConfig(configJson, 'config.json');
   const tensors: SafetensorsWriteTensor[] = expectedTensors(config).map((t) => {
     const shape = t.shape.map((d) => d.value);
     return { name: t.name, dtype: t.dtypes[0]!, shape, data: () => tensorBytes(t.name, shape, seed) };
   });
-  const metadata = { format: 'pt' };
-
-  mkdirSync(outDir, { recursive: true });
-  if (shards === 1) {
-    writeSafetensors(join(outDir, SINGLE_FILE), tensors, metadata);
-  } else {
-    const split = tensors.findIndex((t) => t.name === `model.layers.${Math.floor(config.numLayers / 2)}.mlp.router.weight`);
-    const parts = [tensors.slice(0, split), tensors.slice(split)];
-    const weightMap: Record<string, string> = {};
-    let totalSize = 0;
-    parts.forEach((part, i) => {
-      const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(parts.length).padStart(5, '0')}.safetensors`;
-      writeSafetensors(join(outDir, file), part, metadata);
-      for (const t of part) {
-        weightMap[t.name] = file;
-        totalSize += t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZES[t.dtype]!;
-      }
-    });
-    const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    writeFileSync(join(outDir, INDEX_FILE), `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2)}\n`);
-  }
-  writeFileSync(join(outDir, 'generation_config.json'), `${JSON.stringify(generationConfigJson(), null, 2)}\n`);
-  if (config.vocabSize === HF_VOCAB_SIZE) for (const [file, text] of Object.entries(hfTokenizerFiles())) writeFileSync(join(outDir, file), text);
-  // config.json last: a directory with a config.json is complete.
-  writeFileSync(join(outDir, CONFIG_FILE), `${JSON.stringify(configJson, null, 2)}\n`);
-}
-
-/**
- * `dir`, generated by `write` on first use. Safe when several processes race: each writes a temporary
- * directory beside the target and renames it into place; a loser discards its copy and uses the
- * winner's. A directory with a config.json is complete (writeRandomCheckpoint writes it last).
- */
-export async function ensureCheckpoint(dir: string, write: (tmpDir: string) => void): Promise<string> {
-  if (existsSync(join(dir, CONFIG_FILE))) return dir;
-  mkdirSync(dirname(dir), { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    write(tmp);
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      // Another process renamed its copy first (ENOTEMPTY/EEXIST): use theirs.
-      if (!existsSync(join(dir, CONFIG_FILE))) {
-        const what = existsSync(dir) ? `it exists but has no ${CONFIG_FILE} (${readdirSync(dir).length} entries); remove it` : (e as Error).message;
-        throw new Error(`cannot create the checkpoint at ${dir}: ${what}`, { cause: e });
-      }
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return dir;
+  writeCheckpointFolder(outDir, configJson, tensors, shards);
 }
