@@ -1,45 +1,47 @@
-// golden/api: what the server answers on the tiny model, compared byte for byte with the pinned
-// files. The cases run in another order than `npm run golden:update` writes them (sorted), each
-// after whatever the previous ones left in the prefix cache: an answer must not depend on that.
+// golden/api and golden/api-chat: what the server answers on the tiny random model and on the talking
+// tiny model, compared byte for byte with the pinned files. The cases run in another order than
+// `npm run golden:update` writes them (sorted), each after whatever the previous ones left in the
+// prefix cache: an answer must not depend on that.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LocalServer } from '../src/server/local-server.ts';
-import { apiResponses, caseDirs, startApiGoldenServer } from './goldens.ts';
+import { apiKinds, caseDirs, startApiGoldenServer } from './goldens.ts';
 
-let server: LocalServer | undefined;
-beforeAll(async () => {
-  server = await startApiGoldenServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.close();
-});
-
-const sorted = caseDirs(apiResponses);
 /** A fixed order unrelated to the sorted one: by a hash of the case's name. */
 const hashOrder = (dirs: string[]) => {
   const key = (d: string) => createHash('sha256').update(basename(d)).digest('hex');
   return [...dirs].sort((a, b) => (key(a) < key(b) ? -1 : 1));
 };
-const shuffled = hashOrder(sorted);
 
-describe('golden/api', () => {
+describe.each(apiKinds.map((kind) => [kind.folder, kind] as const))('golden/%s', (folder, kind) => {
+  let server: LocalServer | undefined;
+  beforeAll(async () => {
+    server = await startApiGoldenServer(kind.model);
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const sorted = caseDirs(kind);
+  const shuffled = hashOrder(sorted);
+
   test('has cases, run in another order than the update', () => {
-    expect(sorted.length).toBeGreaterThan(0);
+    expect(sorted.length).toBeGreaterThan(1);
     expect(shuffled).not.toEqual(sorted);
     expect(shuffled).not.toEqual([...sorted].reverse());
   });
 
   test.each(shuffled.map((d) => [basename(d), d] as const))('%s', async (name, dir) => {
-    const files = await apiResponses.expectedFilesAsync(dir, server!.baseUrl);
+    const files = await kind.expectedFilesAsync(dir, server!.baseUrl);
     for (const [file, content] of Object.entries(files)) {
       const path = join(dir, file);
       expect(existsSync(path), `${path} is missing: run npm run golden:update`).toBe(true);
-      expect(content, `api/${name}/${file}`).toBe(readFileSync(path, 'utf8'));
+      expect(content, `${folder}/${name}/${file}`).toBe(readFileSync(path, 'utf8'));
     }
-    const outputs = readdirSync(dir).filter((f) => !apiResponses.inputFiles.includes(f));
-    expect(outputs.sort(), `api/${name}: files that are neither inputs nor expected`).toEqual(Object.keys(files).sort());
+    const outputs = readdirSync(dir).filter((f) => !kind.inputFiles.includes(f));
+    expect(outputs.sort(), `${folder}/${name}: files that are neither inputs nor expected`).toEqual(Object.keys(files).sort());
   });
 });
 
@@ -87,7 +89,10 @@ function foldStream(sse: string) {
 }
 
 describe('golden/api streams tell what their non-stream twins do', () => {
-  const pairs = sorted.filter((d) => basename(d).endsWith('-stream')).map((d) => [basename(d), d, d.replace(/-stream$/, '')] as const);
+  const pairs = apiKinds
+    .flatMap((kind) => caseDirs(kind).map((d) => [`${kind.folder}/${basename(d)}`, d] as const))
+    .filter(([name]) => name.endsWith('-stream'))
+    .map(([name, d]) => [name, d, d.replace(/-stream$/, '')] as const);
   test('there are pairs', () => expect(pairs.length).toBeGreaterThan(0));
 
   test.each(pairs)('%s', (_name, streamDir, twinDir) => {

@@ -88,25 +88,35 @@ function normaliseSse(text: string, normalise: Normaliser): string {
  * A POST /v1/chat/completions → its status and normalised body (`response.json`), or for an SSE
  * answer its status and content type (`response.json`) and the normalised transcript (`stream.sse`).
  * The body is `request.json` or, for bodies JSON cannot hold, `raw-body.txt`, sent verbatim.
+ * `folder` holds the cases of one model (`model`, as `amnesia serve --model` names it).
  */
-export const apiResponses: AsyncGoldenKind = {
-  folder: 'api',
-  inputFiles: ['request.json', 'raw-body.txt', 'about.txt'],
-  outputFiles: ['response.json', 'stream.sse'],
-  async expectedFilesAsync(dir, baseUrl): Promise<Record<string, string>> {
-    const raw = join(dir, 'raw-body.txt');
-    const body = readFileSync(existsSync(raw) ? raw : join(dir, 'request.json'), 'utf8');
-    const res = await fetch(`${baseUrl}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const text = await res.text();
-    const type = res.headers.get('content-type') ?? '';
-    // One normaliser per response, so tool-call ids number consistently across a stream's chunks.
-    const normalise = normaliser();
-    if (type.startsWith('text/event-stream')) {
-      return { 'response.json': json({ status: res.status, headers: { 'content-type': type } }), 'stream.sse': normaliseSse(text, normalise) };
-    }
-    return { 'response.json': json({ status: res.status, body: normalise(JSON.parse(text)) }) };
-  },
-};
+function apiResponsesOf(folder: string, model: 'tiny' | 'tiny-chat'): AsyncGoldenKind & { model: 'tiny' | 'tiny-chat' } {
+  return {
+    folder,
+    model,
+    inputFiles: ['request.json', 'raw-body.txt', 'about.txt'],
+    outputFiles: ['response.json', 'stream.sse'],
+    async expectedFilesAsync(dir, baseUrl): Promise<Record<string, string>> {
+      const raw = join(dir, 'raw-body.txt');
+      const body = readFileSync(existsSync(raw) ? raw : join(dir, 'request.json'), 'utf8');
+      const res = await fetch(`${baseUrl}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const text = await res.text();
+      const type = res.headers.get('content-type') ?? '';
+      // One normaliser per response, so tool-call ids number consistently across a stream's chunks.
+      const normalise = normaliser();
+      if (type.startsWith('text/event-stream')) {
+        return { 'response.json': json({ status: res.status, headers: { 'content-type': type } }), 'stream.sse': normaliseSse(text, normalise) };
+      }
+      return { 'response.json': json({ status: res.status, body: normalise(JSON.parse(text)) }) };
+    },
+  };
+}
+
+/** golden/api: the HTTP contract on the tiny random model. */
+export const apiResponses = apiResponsesOf('api', 'tiny');
+/** golden/api-chat: the talking tiny model's answers (exo #1362's requests among them). */
+export const apiChatResponses = apiResponsesOf('api-chat', 'tiny-chat');
+export const apiKinds = [apiResponses, apiChatResponses] as const;
 
 /** `Current date:` in the api goldens' prompts, so they do not change from day to day. */
 export const API_GOLDEN_DATE = '2025-06-28';
@@ -118,9 +128,9 @@ export const API_GOLDEN_DATE = '2025-06-28';
  * and scalar is there on every x86-64 machine, so the goldens are the same wherever they are written. Call it before anything else in the process uses
  * the engine: the kernel set is chosen once per process.
  */
-export async function startApiGoldenServer(): Promise<LocalServer> {
+export async function startApiGoldenServer(model: 'tiny' | 'tiny-chat' = 'tiny'): Promise<LocalServer> {
   process.env.AMNESIA_NATIVE_SIMD = 'scalar';
-  const server = await startLocalServer({ mapping: { currentDate: API_GOLDEN_DATE } });
+  const server = await startLocalServer({ model, mapping: { currentDate: API_GOLDEN_DATE } });
   const simd = loadNativeAddon().simd();
   if (simd !== 'scalar') {
     await server.close();

@@ -32,8 +32,10 @@ export const serveHelp: CommandHelp = {
   flags: [
     {
       flag: '--model',
-      value: 'DIR|tiny',
-      text: "a gpt-oss checkpoint folder (Hugging Face layout), or tiny: the project's tiny random checkpoint, made locally (default tiny)",
+      value: 'DIR|tiny|tiny-chat',
+      text:
+        "a gpt-oss checkpoint folder (Hugging Face layout); tiny: the project's tiny random checkpoint; tiny-chat: its talking tiny " +
+        'model (both made locally; default tiny)',
     },
     { flag: '--host', value: 'ADDRESS', text: 'the address to listen on (default 127.0.0.1)' },
     { flag: '--port', value: 'N', text: 'the port to listen on, 0 for any free one (default 8000)' },

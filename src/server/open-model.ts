@@ -1,14 +1,17 @@
-// Opens a model for serving: the tiny test checkpoint (`tiny`, generated into the cache directory on
-// first use) or a gpt-oss checkpoint directory in Hugging Face layout, with a runtime over it.
+// Opens a model for serving: the tiny random test checkpoint (`tiny`), the talking tiny model
+// (`tiny-chat`), each generated into the cache directory on first use, or a gpt-oss checkpoint
+// directory in Hugging Face layout, with a runtime over it.
 import { createHash } from 'node:crypto';
 import { basename, resolve } from 'node:path';
 import { loadCheckpoint } from '../engine/checkpoint.ts';
 import { ensureTinyCheckpoint, TINY_VERSION } from '../engine/make-tiny.ts';
+import { ensureTinyChatCheckpoint } from '../engine/make-tiny-chat.ts';
 import { loadNativeAddon } from '../engine/native-addon.ts';
 import { Runtime, type RuntimeOptions } from '../engine/runtime.ts';
 import type { GrammarMode } from './completion-plan.ts';
 
 export const TINY_MODEL_ID = 'gpt-oss-tiny';
+export const TINY_CHAT_MODEL_ID = 'gpt-oss-tiny-chat';
 
 export interface OpenedModel {
   /** The id clients name in `model` (and /v1/models lists). */
@@ -27,7 +30,9 @@ export interface OpenedModel {
 
 export async function openModel(source: string, options: RuntimeOptions = {}): Promise<OpenedModel> {
   const tiny = source === 'tiny';
-  const dir = tiny ? await ensureTinyCheckpoint(1) : resolve(source);
+  const chat = source === 'tiny-chat';
+  // The talking model's folder is named after its delta's hash, so the folder name tells its version.
+  const dir = tiny ? await ensureTinyCheckpoint(1) : chat ? await ensureTinyChatCheckpoint() : resolve(source);
   const spec = loadCheckpoint(dir);
   const addon = loadNativeAddon();
   const model = new addon.NativeModel(spec);
@@ -37,7 +42,7 @@ export async function openModel(source: string, options: RuntimeOptions = {}): P
     .update(
       JSON.stringify({
         config: spec.config,
-        tiny: tiny ? TINY_VERSION : null,
+        tiny: tiny ? TINY_VERSION : chat ? basename(dir) : null,
         simd: addon.simd(),
         options: { ...options, failpoints: [...runtime.failpoints] },
       }),
@@ -45,7 +50,7 @@ export async function openModel(source: string, options: RuntimeOptions = {}): P
     .digest('hex')
     .slice(0, 10);
   return {
-    id: tiny ? TINY_MODEL_ID : basename(dir),
+    id: tiny ? TINY_MODEL_ID : chat ? TINY_CHAT_MODEL_ID : basename(dir),
     runtime,
     grammar: tiny ? 'tools' : 'tool-choice',
     fingerprint: `fp_${fingerprint}`,
