@@ -211,6 +211,7 @@ describe('the npm package, packed and installed offline (slow)', { timeout: 300_
       'native/binding.gyp',
       'native/src/addon.cpp',
       'spec/scenarios/exo-1362.json',
+      'golden/tiny-chat/tiny-chat-delta.safetensors',
     ]) {
       expect(files).toContain(f);
     }
@@ -285,6 +286,14 @@ describe('the npm package, packed and installed offline (slow)', { timeout: 300_
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ replayOk: true, checkOk: true });
     expect(r.code).toBe(0);
+  });
+
+  test('npx amnesia model make-tiny-chat finds the delta the package ships', async () => {
+    const out = join(tmp, 'tiny-chat');
+    const made = await run('npx', ['amnesia', 'model', 'make-tiny-chat', '--out', out], project);
+    expect(made.stderr).toBe('');
+    expect(made.stdout.trim()).toBe(out);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
   });
 
   test('npx amnesia serve, then npx amnesia check --target it: exit 0', async () => {

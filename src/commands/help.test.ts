@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { checkFlags, checkHelp, targetFlags } from './check.ts';
 import { helpText, usageLine, wantsHelp, type CommandHelp } from './help.ts';
-import { makeTinyFlags, modelHelp } from './model.ts';
+import { exportGgufFlags, exportGgufHelp, makeTinyChatFlags, makeTinyChatHelp, makeTinyFlags, modelHelp } from './model.ts';
 import { renderFlags, renderHelp } from './render.ts';
 import { replayHelp } from './replay.ts';
 import { serveFlags, serveHelp } from './serve.ts';
@@ -29,6 +29,8 @@ const commands: Array<[string[], CommandHelp, Record<string, unknown>]> = [
   [['serve'], serveHelp, serveFlags],
   [['render'], renderHelp, renderFlags],
   [['model', 'make-tiny'], modelHelp, makeTinyFlags],
+  [['model', 'make-tiny-chat'], makeTinyChatHelp, makeTinyChatFlags],
+  [['model', 'export-gguf'], exportGgufHelp, exportGgufFlags],
 ];
 
 describe('help', () => {

@@ -3,7 +3,7 @@
 // (transformers, vLLM, llama.cpp's converters, mlx-lm) and they tokenize as tiktoken's o200k_harmony,
 // as amnesia's encoder does (bpe.ts). Built from the ranks the project ships
 // (gpt-tokenizer's o200k_base, as bpe.ts uses them) and harmony's special tokens; nothing is downloaded.
-// Harmony owns the vocabulary, so the files are built here; engine/random-checkpoint.ts writes them.
+// Harmony owns the vocabulary, so the files are built here; engine/checkpoint-folder.ts writes them.
 //
 // tokenizer.json is a byte-level BPE:
 // - vocab: each o200k token's bytes in GPT-2's byte → character mapping, id = rank;
@@ -105,14 +105,19 @@ function addedTokenFields(content: string): Record<string, unknown> {
   return { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true };
 }
 
-/** tokenizer.json's text. `merges` is for tests (a derivation to compare); by default the derived one. */
-export function buildTokenizerJson(merges: readonly (readonly [number, number])[] = deriveMerges()): string {
+/** Each rank's name in tokenizer.json's vocab: its bytes in GPT-2's byte → character mapping (engine/export-gguf.ts uses them too). */
+export function hfVocabNames(): string[] {
   const chars = byteToChar();
-  const names = rankBytes().map((bin) => {
+  return rankBytes().map((bin) => {
     let s = '';
     for (let i = 0; i < bin.length; i++) s += chars[bin.charCodeAt(i)]!;
     return s;
   });
+}
+
+/** tokenizer.json's text. `merges` is for tests (a derivation to compare); by default the derived one. */
+export function buildTokenizerJson(merges: readonly (readonly [number, number])[] = deriveMerges()): string {
+  const names = hfVocabNames();
   // The two large parts are written by hand, one entry a line: JSON.stringify would reorder the
   // vocab's integer-like keys ("0", "12") ahead of the others.
   const vocab = `{\n${names.map((name, rank) => `      ${json(name)}: ${rank}`).join(',\n')}\n    }`;
