@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what train.py and check_export.py need (requirements.txt: torch and numpy from PyPI) into a
+# Installs what train.py, check_export.py and golden/reference/check_transformers.py need
+# (requirements.txt: torch, numpy, transformers, accelerate from PyPI) into a
 # virtual environment in amnesia's cache folder, never system-wide, and prints its python.
 # About 5 GB: PyPI's torch for Linux brings its CUDA libraries even for CPU use.
 set -euo pipefail

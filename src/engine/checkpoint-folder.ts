@@ -14,6 +14,29 @@ function generationConfigJson(): Record<string, unknown> {
   return { bos_token_id: 199998, do_sample: true, eos_token_id: [200002, 199999, 200012], pad_token_id: 199999, transformers_version: '4.55.0.dev0' };
 }
 
+/**
+ * Keys that Hugging Face's config classes type as float: transformers 5 validates config.json strictly
+ * and refuses `"swiglu_limit": 7` where gpt-oss's published config says `7.0`. JSON numbers carry no
+ * type, so JSON.stringify writes 7; these keys are written with a decimal point, as Python writes them.
+ */
+const FLOAT_KEYS: ReadonlySet<string> = new Set([
+  'attention_dropout',
+  'initializer_range',
+  'rms_norm_eps',
+  'router_aux_loss_coef',
+  'swiglu_limit',
+  'beta_fast',
+  'beta_slow',
+  'factor',
+]);
+
+/** config.json's text: JSON.stringify's, but an integral value of a FLOAT_KEYS key is written as `7.0`. */
+export function configJsonText(configJson: Record<string, unknown>): string {
+  const marker = '\u0000float:';
+  const text = JSON.stringify(configJson, (key, value: unknown) => (FLOAT_KEYS.has(key) && Number.isInteger(value) ? `${marker}${String(value)}` : value), 2);
+  return `${text.replace(/"\\u0000float:(-?\d+)"/g, '$1.0')}\n`;
+}
+
 function checkLittleEndian(): void {
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
     throw new Error('checkpoint folder: needs a little-endian machine (safetensors data is little endian)');
@@ -54,7 +77,7 @@ export function writeCheckpointFolder(outDir: string, configJson: Record<string,
   writeFileSync(join(outDir, 'generation_config.json'), `${JSON.stringify(generationConfigJson(), null, 2)}\n`);
   if (config.vocabSize === HF_VOCAB_SIZE) for (const [file, text] of Object.entries(hfTokenizerFiles())) writeFileSync(join(outDir, file), text);
   // config.json last: a directory with a config.json is complete.
-  writeFileSync(join(outDir, CONFIG_FILE), `${JSON.stringify(configJson, null, 2)}\n`);
+  writeFileSync(join(outDir, CONFIG_FILE), configJsonText(configJson));
 }
 
 /**

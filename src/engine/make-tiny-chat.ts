@@ -82,10 +82,13 @@ export function makeTinyChatCheckpoint(outDir: string, deltaFile = TINY_CHAT_DEL
   writeCheckpointFolder(outDir, delta.config, tensors);
 }
 
-/** Where ensureTinyChatCheckpoint keeps the model: `<cache>/models/tiny-chat-<first 12 hex of the delta's sha256>`. */
+/** Bump when the folder written from one delta changes (v2: config.json writes float fields as floats). */
+export const TINY_CHAT_FOLDER_VERSION = 'v2';
+
+/** Where ensureTinyChatCheckpoint keeps the model: `<cache>/models/tiny-chat-v2-<first 12 hex of the delta's sha256>`. */
 export function tinyChatModelDir(deltaFile = TINY_CHAT_DELTA): string {
   const sha = createHash('sha256').update(readFileSync(deltaFile)).digest('hex');
-  return join(amnesiaCacheDir(), 'models', `tiny-chat-${sha.slice(0, 12)}`);
+  return join(amnesiaCacheDir(), 'models', `tiny-chat-${TINY_CHAT_FOLDER_VERSION}-${sha.slice(0, 12)}`);
 }
 
 /** The talking tiny model's folder, written from the committed delta on first use (safe when processes race). */

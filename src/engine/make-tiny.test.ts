@@ -68,6 +68,21 @@ describe('makeTinyCheckpoint', () => {
     expect(sha256(join(scratch, 'c', 'tokenizer.json'))).toBe(sha256(join(dirA, 'tokenizer.json')));
   });
 
+  test('config.json writes the float fields as floats, as the published config does (transformers 5 refuses swiglu_limit: 7)', () => {
+    const text = readFileSync(join(dirA, 'config.json'), 'utf8');
+    for (const line of [
+      '"swiglu_limit": 7.0',
+      '"attention_dropout": 0.0',
+      '"factor": 32.0',
+      '"beta_fast": 32.0',
+      '"beta_slow": 1.0',
+      '"router_aux_loss_coef": 0.9',
+    ])
+      expect(text).toContain(line);
+    expect(text).toContain('"rope_theta": 150000,');
+    expect(text).toContain('"original_max_position_embeddings": 4096,');
+  });
+
   test('config.json has the real HF keys and the layout-bug-exposing dimensions', () => {
     const json = JSON.parse(readFileSync(join(dirA, 'config.json'), 'utf8'));
     expect(json).toMatchObject({

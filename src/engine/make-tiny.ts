@@ -5,7 +5,7 @@
 // The bytes come from random-checkpoint.ts and depend only on the seed.
 // Bump TINY_VERSION whenever the folder's files or their bytes change (the cache directory is named
 // after it). v3: the Hugging Face tokenizer files (tokenizer.json, tokenizer_config.json,
-// special_tokens_map.json); the weights are v2's.
+// special_tokens_map.json); the weights are v2's. v4: config.json writes float fields as floats (7.0).
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ensureCheckpoint } from './checkpoint-folder.ts';
@@ -13,7 +13,7 @@ import { writeRandomCheckpoint, type RandomCheckpointOptions } from './random-ch
 
 export { HARMONY_BOOST } from './random-checkpoint.ts';
 
-export const TINY_VERSION = 'v3';
+export const TINY_VERSION = 'v4';
 
 export type TinyCheckpointOptions = RandomCheckpointOptions;
 
@@ -81,7 +81,7 @@ export function amnesiaCacheDir(): string {
   return join(homedir(), '.cache', 'amnesia');
 }
 
-/** Where ensureTinyCheckpoint keeps the tiny model: `<cache>/models/tiny-v3-seed<seed>` (`-shards2` when sharded). */
+/** Where ensureTinyCheckpoint keeps the tiny model: `<cache>/models/tiny-v4-seed<seed>` (`-shards2` when sharded). */
 export function tinyModelDir(seed = 1, shards: 1 | 2 = 1): string {
   return join(amnesiaCacheDir(), 'models', `tiny-${TINY_VERSION}-seed${seed}${shards === 1 ? '' : `-shards${shards}`}`);
 }
