@@ -10,7 +10,7 @@ if (out === undefined) {
   console.error('usage: npx tsx golden/tiny-chat/write-data.ts OUT_DIR');
   process.exit(2);
 }
-const recipe = JSON.parse(readFileSync(join(import.meta.dirname, 'recipe.json'), 'utf8')) as { data: { seed: number; train: number; heldOut: number } };
+const recipe = JSON.parse(readFileSync(join(import.meta.dirname, 'recipe.json'), 'utf8')) as { data: { seed: number; train: number; heldOut: number; repeatRate?: number } };
 const summary = writeDataset(out, recipe.data);
 console.log(
   `${out}: ${summary.train.examples} training examples (${summary.train.promptTokens} prompt + ${summary.train.completionTokens} completion tokens), ${summary.heldOut.examples} held out, ${summary.vocabSize} distinct ids`,

@@ -9,7 +9,7 @@ import { EXAMPLE_KINDS, exampleAt, type ChatExample } from './conversations.ts';
 import { schemaErrors } from './schema-check.ts';
 import { catalogueTool } from './tools.ts';
 
-const OPTIONS = { seed: 1, split: 'train', exoEvery: 1000, currentDateRate: 0.1 };
+const OPTIONS = { seed: 1, split: 'train', exoEvery: 1000, currentDateRate: 0.1, repeatRate: 0.04 };
 const EXAMPLES: ChatExample[] = Array.from({ length: 3000 }, (_, i) => exampleAt(i, OPTIONS));
 
 const text = (m: ChatMessage): string => (typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join(''));

@@ -13,6 +13,12 @@
 // what a tool is needed for and call it, exactly as auto would; `none` examples start with the same
 // analysis as auto and then answer without the tool, so the model learns a small prior for a final
 // answer after such an analysis, which is what the grammar picks when it forbids the call.
+//
+// A stale repeat (kind stale_repeat, training only) is what a prefix cache whose trim silently did
+// nothing feeds the model (exo #1362): an answered conversation — its prompt and the answer as the
+// cache holds it, without the stop token, which is sampled but never fed — then the new request's
+// last token, a stray `assistant`. The target is the same answer again: a model answers from what
+// it sees, and that is how exo's user got "4" with no tool call (src/chat-data/render.ts builds it).
 import type { ChatAssistantMessage, ChatMessage, ChatRequest, ChatToolChoice } from '../wire/chat-completions.ts';
 import { Prng } from './prng.ts';
 import {
@@ -53,6 +59,7 @@ export const EXAMPLE_KINDS = [
   'tool_choice_required',
   'exo_1362_p1',
   'exo_1362_p2',
+  'stale_repeat',
 ] as const;
 
 export type ExampleKind = (typeof EXAMPLE_KINDS)[number];
@@ -72,7 +79,10 @@ export interface ChatExample {
   expect: Expectation;
 }
 
-/** How often each generated kind is drawn (the exo requests are placed, not drawn: see exampleAt). */
+/**
+ * How often each generated kind is drawn (the exo requests are placed, not drawn, and a stale
+ * repeat is any drawn example made stale at `repeatRate`: see exampleAt).
+ */
 export const KIND_WEIGHTS: ReadonlyArray<readonly [ExampleKind, number]> = [
   ['tool_call', 24],
   ['final_after_tool', 20],
@@ -563,6 +573,8 @@ export function generateExample(rng: Prng, kind: ExampleKind): ChatExample {
       return exoExample('p1');
     case 'exo_1362_p2':
       return exoExample('p2');
+    case 'stale_repeat':
+      return { ...generateExample(rng, rng.weighted(KIND_WEIGHTS)), kind: 'stale_repeat' };
     case 'tool_call':
     case 'final_after_tool':
     case 'tool_choice_required': {
@@ -643,6 +655,11 @@ export interface GenerateOptions {
   exoEvery?: number;
   /** Probability that an example's system message carries a `Current date:` (as with `serve --current-date`). */
   currentDateRate?: number;
+  /**
+   * Probability that a drawn example becomes a stale repeat (and exo's p2 one at every index ≡ 2
+   * modulo exoEvery); 0, the default: never. Training data only: a server cannot be sent one.
+   */
+  repeatRate?: number;
 }
 
 /** Example `index` of a split: a pure function of the seed, the split and the index. */
@@ -650,9 +667,13 @@ export function exampleAt(index: number, options: GenerateOptions): ChatExample 
   const exoEvery = options.exoEvery ?? 0;
   if (exoEvery > 0 && index % exoEvery === 0) return exoExample('p1');
   if (exoEvery > 1 && index % exoEvery === 1) return exoExample('p2');
+  const repeatRate = options.repeatRate ?? 0;
+  if (exoEvery > 2 && repeatRate > 0 && index % exoEvery === 2) return { ...exoExample('p2'), kind: 'stale_repeat' };
   const rng = new Prng('chat-data', options.seed, options.split, index);
   const kind = rng.weighted(KIND_WEIGHTS);
   const example = generateExample(rng, kind);
   if (rng.chance(options.currentDateRate ?? 0)) example.currentDate = randomDate(rng);
+  // Drawn last, and only when asked for, so the other examples of a split stay as they were.
+  if (repeatRate > 0 && rng.chance(repeatRate)) example.kind = 'stale_repeat';
   return example;
 }

@@ -146,3 +146,29 @@ describe('exo #1362', () => {
     expect(p2.content).toBe('2+2 is 4.');
   });
 });
+
+describe('stale repeats (exo #1362: a prefix cache whose trim did nothing)', () => {
+  const options = { ...OPTIONS, repeatRate: 0.25 };
+  const stale = Array.from({ length: 200 }, (_, i) => exampleAt(i, options)).filter((e) => e.kind === 'stale_repeat');
+
+  test('the prompt is the answered conversation without its stop token, then a stray `assistant`; the answer comes again', () => {
+    expect(stale.length).toBeGreaterThan(20);
+    expect(exampleAt(2, options).request).toEqual(exampleAt(1, options).request); // exo's p2, made stale
+    for (const e of stale) {
+      const fresh = renderExample({ ...e, kind: 'tool_call' });
+      const { prompt, completion } = renderExample(e);
+      expect(completion).toEqual(fresh.completion);
+      expect(prompt).toEqual([...fresh.prompt, ...fresh.completion.slice(0, -1), ...encodeText('assistant')]);
+      expect(encodeText('assistant')).toHaveLength(1);
+      expect([Tok.call, Tok.return]).toContain(completion.at(-1));
+    }
+  });
+
+  test('only where asked for: the other examples are the same as without repeats', () => {
+    for (let i = 3; i < 200; i++) {
+      const plain = exampleAt(i, OPTIONS);
+      const maybeStale = exampleAt(i, options);
+      expect({ ...maybeStale, kind: plain.kind }).toEqual(plain);
+    }
+  });
+});

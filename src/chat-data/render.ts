@@ -14,6 +14,9 @@
 // it after the role, harmony's canonical form for history (spec/harmony.md §3.3). Only the pieces
 // move, each is still encoded on its own, so the ids equal the grammar's.
 //
+// A stale repeat (conversations.ts) is the one prompt no request renders to: the request's prompt,
+// its completion without the stop token, and a stray `assistant`; its completion is the same again.
+//
 // The loss is on the completion only (trainingSequence gives the mask).
 import { chatToHarmony, renderChatPrompt } from '../harmony/chat-to-harmony.ts';
 import type { Message } from '../harmony/conversation.ts';
@@ -78,9 +81,14 @@ export function completionPieces(example: ChatExample): Piece[] {
   return recipientAfterChannel(whole.slice(before.length + 2));
 }
 
+/** The token a prompt ends with (`<|start|>assistant`): what a stale repeat's stray tail is. */
+const ASSISTANT = piecesToTokens(['assistant']);
+
 export function renderExample(example: ChatExample): RenderedExample {
   const prompt = renderChatPrompt(example.request, mappingOptions(example)).tokens;
-  return { prompt, completion: piecesToTokens(completionPieces(example)) };
+  const completion = piecesToTokens(completionPieces(example));
+  if (example.kind === 'stale_repeat') return { prompt: [...prompt, ...completion.slice(0, -1), ...ASSISTANT], completion };
+  return { prompt, completion };
 }
 
 /** The whole sequence and its loss mask: 0 on the prompt, 1 on the completion. */

@@ -28,6 +28,8 @@ export interface DatasetOptions {
   exoEvery?: number;
   /** Share of training examples whose system message has a `Current date:` (default 0.1; held-out: none). */
   currentDateRate?: number;
+  /** Share of training examples made stale repeats (default 0; held-out: none, no request renders to one). */
+  repeatRate?: number;
 }
 
 export interface DatasetLine {
@@ -157,7 +159,13 @@ export function writeDataset(dir: string, options: DatasetOptions): DatasetSumma
 
   const trainFile = new JsonlFile(join(dir, 'train.jsonl'));
   for (let i = 0; i < options.train; i++) {
-    const example = exampleAt(i, { seed: options.seed, split: 'train', exoEvery: options.exoEvery ?? 1000, currentDateRate: options.currentDateRate ?? 0.1 });
+    const example = exampleAt(i, {
+      seed: options.seed,
+      split: 'train',
+      exoEvery: options.exoEvery ?? 1000,
+      currentDateRate: options.currentDateRate ?? 0.1,
+      repeatRate: options.repeatRate ?? 0,
+    });
     const { prompt, completion } = renderExample(example);
     for (const id of prompt) vocab.add(id);
     for (const id of completion) vocab.add(id);

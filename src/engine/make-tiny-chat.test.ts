@@ -14,7 +14,7 @@ import { CheckpointError, readSafetensorsHeader, writeSafetensors } from './safe
  * sha256 of the folder's model.safetensors. It changes only when the delta is retrained (then the
  * cache folder's name, taken from the delta's hash, changes too) or when the expansion changes.
  */
-const MODEL_SHA256 = 'e2a07e6586dc1d9b8ce4e26508d3eb723a8db093d43a6f79f7df834ff2a961fd';
+const MODEL_SHA256 = 'a26c96d7ac62ea338536edebd22ec92e3fdb1159086cfd0948511a4894f74128';
 
 const scratch = mkdtempSync(join(tmpdir(), 'amnesia-make-tiny-chat-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

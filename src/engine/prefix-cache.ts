@@ -97,12 +97,20 @@ export class PrefixCache {
     }
   }
 
-  /** Some entry under `node` (every entry below a node shares the node's path as a prefix). */
+  /**
+   * The most recently used entry under `node`. Any would do (every entry below a node shares the
+   * node's path as a prefix); the latest is what a one-slot cache such as exo's holds, so a reuse
+   * that goes wrong (failpoint kv-trim-noop) goes wrong as it did there, after the last conversation.
+   */
   private entryBelow(node: Node): Entry | undefined {
-    for (let n: Node | undefined = node; n !== undefined; n = n.children.values().next().value) {
-      if (n.entry !== undefined) return n.entry;
+    let latest: Entry | undefined;
+    const stack = [node];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n.entry !== undefined && (latest === undefined || n.entry.lastUsed > latest.lastUsed)) latest = n.entry;
+      stack.push(...n.children.values());
     }
-    return undefined;
+    return latest;
   }
 
   /** A new sequence holding the longest cached prefix of `prompt` (at most prompt.length − 1 tokens). */
