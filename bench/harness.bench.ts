@@ -54,7 +54,7 @@ async function findAndShrink(seeds: number): Promise<string> {
 }
 
 export async function createSuite(): Promise<Suite> {
-  const local = await startLocalServer({ runtime: EMBEDDED_RUNTIME });
+  const local = await startLocalServer({ model: 'tiny', runtime: EMBEDDED_RUNTIME });
   const targetOf = async (transport: Transport): Promise<Target> => {
     const client = new ChatClient(transport, { includeUsage: true, timeoutMs: 60_000 });
     return { client, model: local.modelId, caps: await probe(client, local.modelId) };

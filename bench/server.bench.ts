@@ -108,7 +108,7 @@ function carriesOutput(chunk: unknown): boolean {
 }
 
 export async function createSuite(log: (line: string) => void = console.log): Promise<Suite> {
-  const server = await startLocalServer();
+  const server = await startLocalServer({ model: 'tiny' });
   const { runtime, grammar } = server.model;
   const golden = JSON.parse(readFileSync(new URL('../golden/chat/exo-1362-p1/request.json', import.meta.url), 'utf8')) as ChatRequest;
   const url = `${server.baseUrl}/chat/completions`;

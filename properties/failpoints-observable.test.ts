@@ -29,7 +29,7 @@ interface Case {
 /** Servers started for the test running now (closed after it), or for the whole file. */
 let started: LocalServer[] = [];
 const start = async (failpoints: FailpointName[]): Promise<LocalServer> => {
-  const local = await startLocalServer({ runtime: { ...EMBEDDED_RUNTIME, failpoints } });
+  const local = await startLocalServer({ model: 'tiny', runtime: { ...EMBEDDED_RUNTIME, failpoints } });
   started.push(local);
   return local;
 };

@@ -16,7 +16,7 @@ const exo = builtinScenarios().find((s) => s.name === 'exo-1362')!;
 describe('over HTTP, the reference server holds', () => {
   let local: LocalServer;
   beforeAll(async () => {
-    local = await startLocalServer({ runtime: EMBEDDED_RUNTIME });
+    local = await startLocalServer({ model: 'tiny', runtime: EMBEDDED_RUNTIME });
   });
   afterAll(async () => local?.close());
 

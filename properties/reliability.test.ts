@@ -194,7 +194,7 @@ async function probeAnswer(local: LocalServer): Promise<unknown> {
 describe(`${FUZZ_REQUESTS} hostile requests`, () => {
   let local: LocalServer;
   beforeAll(async () => {
-    local = await startLocalServer();
+    local = await startLocalServer({ model: 'tiny' });
   });
   afterAll(async () => local?.close());
 
@@ -262,7 +262,7 @@ async function streamAnswer(res: Response, cancelAfter?: number): Promise<string
 describe('32 streaming clients, some going away mid-answer', () => {
   let local: LocalServer;
   beforeAll(async () => {
-    local = await startLocalServer();
+    local = await startLocalServer({ model: 'tiny' });
   });
   afterAll(async () => local?.close());
 

@@ -2,7 +2,7 @@
 // given, the embedded reference server — in child processes, a fresh one per history
 // (src/embedded/child-target.ts). Only then is src/embedded loaded, and fastify and the native
 // engine load only in those children, so checking someone else's server never loads amnesia's own.
-import type { RuntimeOptions } from './engine/runtime.ts';
+import type { EmbeddedOptions } from './embedded/embedded-target.ts';
 import * as harness from './harness/check-target.ts';
 import type { CheckReport, ReplayReport, TargetConnector } from './harness/check-target.ts';
 import type { Scenario } from './harness/scenario.ts';
@@ -10,8 +10,11 @@ import type { Scenario } from './harness/scenario.ts';
 export interface TargetOptions extends Omit<harness.TargetSpec, 'target'> {
   /** Base URL of an OpenAI-compatible API (ending in /v1) or a connector. Absent: the embedded server. */
   target?: string | TargetConnector;
-  /** Runtime options of the embedded server (failpoints default to AMNESIA_FAILPOINTS), passed to each child process. */
-  embedded?: RuntimeOptions;
+  /**
+   * The embedded server's runtime options (failpoints default to AMNESIA_FAILPOINTS) and model
+   * (default tiny-chat), passed to each child process.
+   */
+  embedded?: EmbeddedOptions;
 }
 
 export interface CheckOptions extends Omit<harness.CheckTargetOptions, 'target'>, TargetOptions {}

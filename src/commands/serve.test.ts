@@ -10,7 +10,7 @@ const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
 describe('parseServeArgs', () => {
   test('defaults: loopback, port 8000, no key, /metrics behind the key', () => {
     const config = parseServeArgs([], {});
-    expect(config).toMatchObject({ model: 'tiny', host: '127.0.0.1', port: 8000, apiKey: undefined, publicMetrics: false });
+    expect(config).toMatchObject({ model: 'tiny-chat', host: '127.0.0.1', port: 8000, apiKey: undefined, publicMetrics: false });
   });
 
   test('--api-key and --public-metrics', () => {

@@ -1,16 +1,17 @@
-// `amnesia serve`: the OpenAI-compatible server on a gpt-oss checkpoint (or the tiny test model).
+// `amnesia serve`: the OpenAI-compatible server on a gpt-oss checkpoint (by default the talking tiny model).
 // Loopback by default; prints its URL; SIGINT/SIGTERM end in-flight requests and exit cleanly (a
 // second signal, or a stop that takes over STOP_GRACE_MS, exits at once).
 import { parseArgs } from 'node:util';
 import { failpointsFromEnv, parseFailpoints, UnknownFailpointError } from '../engine/failpoints.ts';
 import { CheckpointError } from '../engine/checkpoint.ts';
 import { startLocalServer } from '../server/local-server.ts';
+import { DEFAULT_MODEL } from '../server/open-model.ts';
 import { stopTokenizing } from '../server/tokenize-pool.ts';
 import { usageLine, type CommandHelp } from './help.ts';
 import { UsageError } from './usage-error.ts';
 
 export const serveFlags = {
-  model: { type: 'string', default: 'tiny' },
+  model: { type: 'string', default: DEFAULT_MODEL },
   host: { type: 'string', default: '127.0.0.1' },
   port: { type: 'string', default: '8000' },
   'api-key': { type: 'string' },
@@ -34,8 +35,8 @@ export const serveHelp: CommandHelp = {
       flag: '--model',
       value: 'DIR|tiny|tiny-chat',
       text:
-        "a gpt-oss checkpoint folder (Hugging Face layout); tiny: the project's tiny random checkpoint; tiny-chat: its talking tiny " +
-        'model (both made locally; default tiny)',
+        "a gpt-oss checkpoint folder (Hugging Face layout); tiny-chat: the project's talking tiny model; tiny: its tiny random " +
+        `checkpoint, for tests (both made locally; default ${DEFAULT_MODEL})`,
     },
     { flag: '--host', value: 'ADDRESS', text: 'the address to listen on (default 127.0.0.1)' },
     { flag: '--port', value: 'N', text: 'the port to listen on, 0 for any free one (default 8000)' },

@@ -1,5 +1,6 @@
 // The child process of the embedded target (child-target.ts): the reference server on a free port of
-// 127.0.0.1, with the runtime options the parent passed (AMNESIA_CHILD_RUNTIME, JSON). It tells the
+// 127.0.0.1, with the runtime options the parent passed (AMNESIA_CHILD_RUNTIME, JSON) and the model
+// (AMNESIA_CHILD_MODEL; absent: the server's default). It tells the
 // parent where it listens over the IPC channel, and exits when that channel closes: when the parent
 // retires it, and when the parent goes away, however it went.
 import type { RuntimeOptions } from '../engine/runtime.ts';
@@ -20,7 +21,8 @@ if (!process.connected) process.exit(0);
 try {
   const { startLocalServer } = await import('../server/local-server.ts');
   const runtime = JSON.parse(process.env.AMNESIA_CHILD_RUNTIME ?? '{}') as RuntimeOptions;
-  const local = await startLocalServer({ runtime, host: '127.0.0.1', port: 0 });
+  const model = process.env.AMNESIA_CHILD_MODEL;
+  const local = await startLocalServer({ runtime, host: '127.0.0.1', port: 0, ...(model ? { model } : {}) });
   if (!process.connected) process.exit(0);
   tell({ ready: { baseUrl: local.baseUrl, modelId: local.modelId } });
 } catch (e) {

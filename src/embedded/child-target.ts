@@ -29,6 +29,8 @@ export interface ChildTargetOptions {
   graceMs?: number;
   /** How long a child may take to start, ms (default 60 s: a cold tsx transform on a busy machine is slow). */
   startTimeoutMs?: number;
+  /** The model the child serves, as `amnesia serve --model` takes it (default: the server's default, tiny-chat). */
+  model?: string;
 }
 
 /** The embedded target's connection, with what a test needs to see that children come and go. */
@@ -68,10 +70,10 @@ class Child {
   private exited = false;
   private stderr = '';
 
-  constructor(args: string[], runtime: Record<string, unknown>, startTimeoutMs: number) {
+  constructor(args: string[], runtime: Record<string, unknown>, startTimeoutMs: number, model: string | undefined) {
     this.proc = spawn(process.execPath, args, {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, AMNESIA_CHILD_RUNTIME: JSON.stringify(runtime), AMNESIA_FAILPOINTS: '' },
+      env: { ...process.env, AMNESIA_CHILD_RUNTIME: JSON.stringify(runtime), AMNESIA_FAILPOINTS: '', AMNESIA_CHILD_MODEL: model ?? '' },
     });
     track(this.proc);
     // Drained (a full pipe would block the child), the end kept for the error message.
@@ -128,7 +130,7 @@ export async function startChildTarget(runtime: Record<string, unknown>, options
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const spawned: number[] = [];
   const start = () => {
-    const c = new Child(args, runtime, startTimeoutMs);
+    const c = new Child(args, runtime, startTimeoutMs, options.model);
     if (c.proc.pid !== undefined) spawned.push(c.proc.pid);
     return c;
   };

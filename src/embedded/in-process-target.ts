@@ -11,7 +11,7 @@ import { EMBEDDED_RUNTIME } from './embedded-target.ts';
 import { injectTransport } from './inject-transport.ts';
 
 export async function startInProcessTarget(runtime: RuntimeOptions = {}): Promise<TargetConnection> {
-  const start = () => startLocalServer({ runtime: { ...EMBEDDED_RUNTIME, failpoints: failpointsFromEnv(), ...runtime } });
+  const start = () => startLocalServer({ model: 'tiny', runtime: { ...EMBEDDED_RUNTIME, failpoints: failpointsFromEnv(), ...runtime } });
   let local: LocalServer = await start();
   return {
     transport: injectTransport(() => local.server.app, `embedded ${local.modelId} (in-process)`),

@@ -75,6 +75,13 @@ describe('generate', () => {
     expect(off.cacheStats().entries).toBe(0);
   });
 
+  test('cacheTokens: a budget of that many tokens of KV, every layer in fp32, whatever cacheBytes says', () => {
+    const c = model.config;
+    const perToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
+    expect(runtime({ cacheTokens: 256, cacheBytes: 1 }).cacheStats().budgetBytes).toBe(256 * perToken);
+    expect(runtime({ cacheBytes: 1000 }).cacheStats().budgetBytes).toBe(1000);
+  });
+
   test('concurrent requests ≡ the same requests one by one', async () => {
     const prompts = [P1, P2, P1.slice(0, 100), P2.slice(0, 150)];
     const serial = runtime();

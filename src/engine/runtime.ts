@@ -26,6 +26,8 @@ export interface RuntimeOptions {
   slidingKv?: 'full' | 'ring';
   /** Prefix cache budget in bytes (default 128 MiB; 0 = no cache). */
   cacheBytes?: number;
+  /** Prefix cache budget in tokens of this model's KV (every layer's, fp32); overrides cacheBytes. */
+  cacheTokens?: number;
   /** Tokens one step may process across all requests (default 256). */
   maxStepTokens?: number;
   /** Requests generating at once (default 16); more wait in the queue. */
@@ -189,7 +191,7 @@ export class Runtime {
     const ringLayers = slidingKv === 'ring' ? c.slidingLayers.filter(Boolean).length : 0;
     this.cache = new PrefixCache(this.engine, {
       fingerprint: fingerprint(spec, slidingKv, this.blockSize),
-      budgetBytes: options.cacheBytes ?? 128 * 2 ** 20,
+      budgetBytes: options.cacheTokens !== undefined ? options.cacheTokens * perToken : (options.cacheBytes ?? 128 * 2 ** 20),
       blockSize: this.blockSize,
       blockBytes: kv.blockBytes,
       entryBytes: ringLayers * (c.slidingWindow + this.blockSize) * 2 * c.numKvHeads * c.headDim * 4,

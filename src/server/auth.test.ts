@@ -11,8 +11,8 @@ const CHAT = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_t
 let keyed: LocalServer;
 let publicMetrics: LocalServer;
 beforeAll(async () => {
-  keyed = await startLocalServer({ apiKey: KEY });
-  publicMetrics = await startLocalServer({ apiKey: KEY, publicMetrics: true });
+  keyed = await startLocalServer({ model: 'tiny', apiKey: KEY });
+  publicMetrics = await startLocalServer({ model: 'tiny', apiKey: KEY, publicMetrics: true });
 });
 afterAll(async () => {
   await keyed?.close();

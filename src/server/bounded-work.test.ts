@@ -14,7 +14,7 @@ function noSpaces(chars: number): string {
 
 let local: LocalServer;
 beforeAll(async () => {
-  local = await startLocalServer();
+  local = await startLocalServer({ model: 'tiny' });
 });
 afterAll(async () => local?.close());
 
@@ -44,7 +44,7 @@ describe('bounded work per request', () => {
   });
 
   test('a prompt that cannot fit is refused before tokenizing: more UTF-8 bytes than context × 128', async () => {
-    const own = await startLocalServer({ runtime: { contextLength: 1024 } });
+    const own = await startLocalServer({ model: 'tiny', runtime: { contextLength: 1024 } });
     try {
       const res = await fetch(`${own.baseUrl}/chat/completions`, {
         method: 'POST',
@@ -61,7 +61,7 @@ describe('bounded work per request', () => {
   });
 
   test('a prompt just over the context, found while tokenizing, and one that fits', async () => {
-    const own = await startLocalServer({ runtime: { contextLength: 256 } });
+    const own = await startLocalServer({ model: 'tiny', runtime: { contextLength: 256 } });
     try {
       const ask = async (content: string) => {
         const res = await fetch(`${own.baseUrl}/chat/completions`, {

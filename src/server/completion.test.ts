@@ -13,7 +13,7 @@ type Json = Record<string, any>;
 
 let local: LocalServer;
 beforeAll(async () => {
-  local = await startLocalServer();
+  local = await startLocalServer({ model: 'tiny' });
 });
 afterAll(async () => local?.close());
 

@@ -13,7 +13,7 @@ const CHAT = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_t
 let local: LocalServer;
 let port: number;
 beforeAll(async () => {
-  local = await startLocalServer({ bodyLimit: BODY_LIMIT });
+  local = await startLocalServer({ model: 'tiny', bodyLimit: BODY_LIMIT });
   port = Number(new URL(local.origin).port);
 });
 afterAll(async () => local?.close());

@@ -14,7 +14,7 @@ const P1 = JSON.parse(readFileSync(new URL('../../golden/chat/exo-1362-p1/reques
 
 let local: LocalServer;
 beforeAll(async () => {
-  local = await startLocalServer({ bodyLimit: 64 * 1024 });
+  local = await startLocalServer({ model: 'tiny', bodyLimit: 64 * 1024 });
 });
 afterAll(async () => local?.close());
 
@@ -237,7 +237,7 @@ describe('lifecycle', () => {
   });
 
   test('shutdown: an in-flight stream ends with an in-band error; new requests are refused', async () => {
-    const own = await startLocalServer();
+    const own = await startLocalServer({ model: 'tiny' });
     slowSteps(own, 20);
     const res = await fetch(`${own.baseUrl}/chat/completions`, {
       method: 'POST',

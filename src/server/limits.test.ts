@@ -8,7 +8,7 @@ import { MAX_BODY_DEPTH } from './request-schema.ts';
 
 let local: LocalServer;
 beforeAll(async () => {
-  local = await startLocalServer();
+  local = await startLocalServer({ model: 'tiny' });
 });
 afterAll(async () => local?.close());
 

@@ -4,10 +4,10 @@ import type { MappingOptions } from '../harmony/chat-to-harmony.ts';
 import type { RuntimeOptions } from '../engine/runtime.ts';
 import { buildServer, type AmnesiaServer } from './app.ts';
 import type { GrammarMode } from './completion-plan.ts';
-import { openModel, type OpenedModel } from './open-model.ts';
+import { DEFAULT_MODEL, openModel, type OpenedModel } from './open-model.ts';
 
 export interface LocalServerOptions {
-  /** `tiny` (default) or a checkpoint directory. */
+  /** `tiny-chat` (DEFAULT_MODEL), `tiny` or a checkpoint directory. */
   model?: string;
   runtime?: RuntimeOptions;
   apiKey?: string;
@@ -34,7 +34,7 @@ export interface LocalServer {
 }
 
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
-  const model = await openModel(options.model ?? 'tiny', options.runtime ?? {});
+  const model = await openModel(options.model ?? DEFAULT_MODEL, options.runtime ?? {});
   const server = buildServer({
     runtime: model.runtime,
     modelId: model.id,

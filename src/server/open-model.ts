@@ -13,6 +13,14 @@ import type { GrammarMode } from './completion-plan.ts';
 export const TINY_MODEL_ID = 'gpt-oss-tiny';
 export const TINY_CHAT_MODEL_ID = 'gpt-oss-tiny-chat';
 
+/**
+ * What `amnesia serve`, `startLocalServer` and the embedded target of `amnesia check` serve unless
+ * told otherwise: the talking model, which answers in well-formed harmony as a real gpt-oss does.
+ * Tests that rely on the random model's noisy outputs (every state leak shows in its tokens) name
+ * `tiny`.
+ */
+export const DEFAULT_MODEL = 'tiny-chat';
+
 export interface OpenedModel {
   /** The id clients name in `model` (and /v1/models lists). */
   id: string;

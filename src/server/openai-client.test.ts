@@ -17,7 +17,7 @@ let local: LocalServer;
 let client: OpenAI;
 
 beforeAll(async () => {
-  local = await startLocalServer({ apiKey: KEY });
+  local = await startLocalServer({ model: 'tiny', apiKey: KEY });
   client = new OpenAI({ baseURL: local.baseUrl, apiKey: KEY, maxRetries: 0, timeout: 30_000 });
 });
 afterAll(async () => local?.close());
@@ -103,7 +103,7 @@ describe('openai SDK', () => {
 describe('a busy server', () => {
   test('overload is a 429 RateLimitError with Retry-After, and the server recovers', async () => {
     // One request generating (max concurrency 1, no queue): the next one is refused.
-    const busy = await startLocalServer({ runtime: { maxConcurrency: 1, maxQueue: 0 } });
+    const busy = await startLocalServer({ model: 'tiny', runtime: { maxConcurrency: 1, maxQueue: 0 } });
     slowSteps(busy, 20);
     const client = new OpenAI({ baseURL: busy.baseUrl, apiKey: 'none', maxRetries: 0, timeout: 30_000 });
     const body = (r: ChatRequest, extra: Record<string, unknown> = {}) =>
