@@ -23,7 +23,8 @@ trained one. Three things make it fast enough for two cores without changing the
     ids): the loss is exact, and the unused ids are trained down together, so they are never sampled;
   * the loss is on the completion (the data's mask), plus the prompt's tokens at a small weight: the
     histories in prompts copy the questions' values into calls, results and answers, more examples of
-    the copying the completions need.
+    the copying the completions need (with `skip_unlearnable`, less the few prompt tokens a
+    completion must never say: `unlearnable`).
 
 The delta file holds what training made: the used ids, their rows, the two shared rows and every
 layer's tensors in checkpoint form (bf16, MXFP4 blocks and scales). `amnesia model make-tiny-chat`
@@ -268,21 +269,45 @@ class TinyGptOss(torch.nn.Module):
 # ---- data ----------------------------------------------------------------------------------------
 
 
-def load_examples(path: str, compact: np.ndarray) -> list[tuple[np.ndarray, int, str]]:
-    """(compact ids of prompt + completion, prompt length, kind) per line."""
+# Token ids (o200k_harmony) of the two prompt-only patterns below.
+CHANNEL, START, END, FINAL, ASSISTANT = 200005, 200006, 200007, 17196, 173781
+
+
+def unlearnable(ids: np.ndarray, prompt_len: int) -> np.ndarray:
+    """[len(ids) - 1] bool: the prompt's next-token targets that contradict what a completion must say,
+    so they carry no loss. Both are invisible to the model before the token: a final answer in a
+    history ends <|end|> where the completion's ends <|return|>; a stale repeat's stray `assistant`
+    follows text where a completion's stop token goes. Learnt at the prompt's weight, they are what
+    temperature 1 sampled in most malformed completions of the second run."""
+    out = np.zeros(len(ids) - 1, dtype=bool)
+    channel_is_final = False
+    for j in range(1, prompt_len):
+        prev, tok = ids[j - 1], ids[j]
+        if prev == CHANNEL:
+            channel_is_final = tok == FINAL
+        if (tok == END and channel_is_final) or (tok == ASSISTANT and prev != START):
+            out[j - 1] = True
+    return out
+
+
+def load_examples(path: str, compact: np.ndarray) -> list[tuple[np.ndarray, int, str, np.ndarray]]:
+    """(compact ids of prompt + completion, prompt length, kind, unlearnable targets) per line."""
     out = []
     with open(path) as f:
         for line in f:
             ex = json.loads(line)
             ids = np.asarray(ex["prompt"] + ex["completion"], dtype=np.int64)
-            out.append((compact[ids], len(ex["prompt"]), ex["kind"]))
+            out.append((compact[ids], len(ex["prompt"]), ex["kind"], unlearnable(ids, len(ex["prompt"]))))
     return out
 
 
-def batches(examples, tokens_per_batch: int, rng: np.random.Generator):
-    """An endless, seeded stream of batches of similar-length examples, ~tokens_per_batch padded tokens."""
+def batches(examples, tokens_per_batch: int, rng: np.random.Generator, oversample: dict[str, int]):
+    """An endless, seeded stream of batches of similar-length examples, ~tokens_per_batch padded tokens;
+    an epoch holds each example of a kind in `oversample` that many times (the kinds the model learns
+    last), the others once."""
+    pool = np.asarray([i for i, ex in enumerate(examples) for _ in range(oversample.get(ex[2], 1))])
     while True:
-        order = rng.permutation(len(examples))
+        order = pool[rng.permutation(len(pool))]
         chunk = 256
         pending = []
         for s in range(0, len(order), chunk):
@@ -303,18 +328,20 @@ def batches(examples, tokens_per_batch: int, rng: np.random.Generator):
 
 def collate(examples, members, pad: int):
     """idx [B, T]; keep [B, T], the positions that predict a token (each one's next); targets [N];
-    completion [N], whether a target is a completion token (the rest are prompt tokens)."""
+    completion [N], whether a target is a completion token (the rest are prompt tokens); unlearnable
+    [N], the prompt targets without loss."""
     T = max(len(examples[i][0]) for i in members)
     idx = torch.full((len(members), T), pad, dtype=torch.long)
     keep = torch.zeros((len(members), T), dtype=torch.bool)
-    targets, completion = [], []
+    targets, completion, unlearn = [], [], []
     for r, i in enumerate(members):
-        ids, p, _ = examples[i]
+        ids, p, _, skip = examples[i]
         idx[r, : len(ids)] = torch.from_numpy(ids)
         keep[r, : len(ids) - 1] = True  # position t predicts token t + 1
         targets.append(torch.from_numpy(ids[1:]))
         completion.append(torch.arange(1, len(ids)) >= p)
-    return idx, keep, torch.cat(targets), torch.cat(completion)
+        unlearn.append(torch.from_numpy(skip))
+    return idx, keep, torch.cat(targets), torch.cat(completion), torch.cat(unlearn)
 
 
 @torch.no_grad()
@@ -333,7 +360,7 @@ def exact_completions(model, examples, tokens_per_batch: int, pad: int) -> dict:
         cur.append(i)
     groups.append(cur)
     for members in groups:
-        idx, keep, targets, completion = collate(examples, members, pad)
+        idx, keep, targets, completion, _ = collate(examples, members, pad)
         h, _ = model(idx, keep)
         right = (model.logits(h[completion]).argmax(-1) == targets[completion])
         at = 0
@@ -492,12 +519,12 @@ def main(argv: list[str]) -> int:
         progress = (step - warmup) / max(1, steps - warmup)
         return t["lr"] * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
-    stream = batches(train, t["tokens_per_batch"], rng)
+    stream = batches(train, t["tokens_per_batch"], rng, t.get("oversample", {}))
     started = time.time()
     seen = 0
     for step in range(steps):
         members = next(stream)
-        idx, keep, targets, completion = collate(train, members, pad)
+        idx, keep, targets, completion, unlearn = collate(train, members, pad)
         # A few prompt tokens read as an unused id, so the shared input row means "some other token".
         if t["unused_input_rate"] > 0:
             prompt_pos = torch.zeros_like(keep)
@@ -511,7 +538,10 @@ def main(argv: list[str]) -> int:
         ce = F.cross_entropy(model.logits(h), targets, reduction="none")
         # The completion is what the model must say; the prompt, weighted down, is more text to learn
         # copying from (histories repeat the questions' values in calls, results and answers).
-        weight = torch.where(completion, 1.0, t["prompt_loss_weight"])
+        prompt_weight = t["prompt_loss_weight"]
+        if t.get("skip_unlearnable", False):
+            prompt_weight = torch.where(unlearn, 0.0, prompt_weight)
+        weight = torch.where(completion, 1.0, prompt_weight)
         loss = ce[completion].mean()
         total = (weight * ce).sum() / weight.sum() + t["balance_coef"] * balance
         opt.zero_grad(set_to_none=True)
