@@ -8,6 +8,7 @@ import { CATALOGUE_FAILPOINTS, type FailpointName } from '../src/engine/failpoin
 import { EMBEDDED_RUNTIME } from '../src/embedded/embedded-target.ts';
 import { startLocalServer, type LocalServer } from '../src/server/local-server.ts';
 import { normalise } from '../src/server/normalise-response.ts';
+import { byteTokenId } from '../src/harness/arbitraries/options.ts';
 
 /** A response body as the tests read it: deep field access on JSON the checks then compare. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -154,12 +155,23 @@ const CASES: Case[] = [
   },
   {
     // A and B alone, then A and B at once: a character A's tokens split is completed by B's bytes.
-    // (With tools the grammar makes the tiny model write well-formed messages, whose text the
-    // parser decodes token by token; A's answer has such a split character.)
+    // Greedy, with tools (the grammar makes the tiny model write messages the parser decodes token by
+    // token) and logit_bias pushing the bytes of one multi-byte character, as the harness's traffic
+    // does: each answer spells its character a byte per token whatever the CPU's arithmetic (left to
+    // sampling, which answers split a character depended on the machine's vector width).
     name: 'shared-decoder',
     async observe({ server }) {
-      const a: Body = { messages: [user('Write a haiku in Japanese.')], tools: [CALCULATOR], tool_choice: 'none', seed: 13, max_tokens: 64 };
-      const b: Body = { messages: [user('Write a proverb in Chinese.')], tools: [CALCULATOR], tool_choice: 'none', seed: 113, max_tokens: 64 };
+      const pushed = (c: string) => Object.fromEntries([...new TextEncoder().encode(c)].map((b) => [String(byteTokenId(b)), 100]));
+      const ask = (content: string, c: string): Body => ({
+        messages: [user(content)],
+        tools: [CALCULATOR],
+        tool_choice: 'none',
+        temperature: 0,
+        logit_bias: pushed(c),
+        max_tokens: 64,
+      });
+      const a = ask('Write a haiku in Japanese.', 'é');
+      const b = ask('Write a proverb in Chinese.', '中');
       const aloneA = await complete(server, a);
       const aloneB = await complete(server, b);
       const [withA, withB] = await Promise.all([complete(server, a), complete(server, b)]);
