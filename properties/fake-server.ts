@@ -95,7 +95,21 @@ export type FakeVariant =
    * Its sampling distribution is flat (every word log-prob −ln 32), so where the runs part the
    * expected run was no surer of its word than of the other: a margin of 0.
    */
-  | 'reseeded-rng';
+  | 'reseeded-rng'
+  /**
+   * What llama.cpp's server does when the model's output does not parse as its chat format: HTTP 500
+   * with an error object that has no `param` — here for every request whose last message is not a
+   * user's (an assistant turn or a tool result), every time, whatever ran before. The probe's requests
+   * all end with a user message; generated histories often do not.
+   */
+  | 'parse-500'
+  /** parse-500 and answer-memo together: a one-request contract break beside a history leak. */
+  | 'parse-500-memo'
+  /**
+   * HTTP 500 for a request whose last user message was served before (until a flush): a contract
+   * break that needs what ran before, which the request alone does not show.
+   */
+  | 'repeat-500';
 
 export interface FakeServerOptions {
   variant: FakeVariant;
@@ -824,6 +838,16 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
       if (variant === 'always-500') {
         return HttpResponse.json({ error: { message: 'internal error', type: 'server_error', param: null, code: null } }, { status: 500 });
       }
+      if ((variant === 'parse-500' || variant === 'parse-500-memo') && body.messages.at(-1)!.role !== 'user') {
+        const message = 'The model produced output that does not match the expected format';
+        return HttpResponse.json({ error: { code: 500, message, type: 'server_error' } }, { status: 500 });
+      }
+      if (variant === 'repeat-500') {
+        const key = lastUserText(body.messages);
+        const again = key !== undefined && memo.has(key);
+        if (key !== undefined) memo.set(key, complete(body, body.messages));
+        if (again) return HttpResponse.json({ error: { message: 'internal error', type: 'server_error', param: null, code: null } }, { status: 500 });
+      }
       if (variant === 'n-ignored') body = { ...body, n: 1 };
       const id = `chatcmpl-fake-${++served}`;
       let completion: Completion;
@@ -831,7 +855,7 @@ export function fakeServer(options: FakeServerOptions): HttpHandler[] {
         const last = body.messages.at(-1)!;
         completion = complete(body, session ? [...session, last] : body.messages);
         session = body.messages;
-      } else if (variant === 'answer-memo') {
+      } else if (variant === 'answer-memo' || variant === 'parse-500-memo') {
         const key = lastUserText(body.messages);
         const own = complete(body, body.messages);
         completion = (key !== undefined ? memo.get(key) : undefined) ?? own;

@@ -5,7 +5,7 @@
 // separately titled failure per property.
 import { overlap, type Recording } from './record.ts';
 import { cachedTokens } from './rules/response.ts';
-import type { Violation } from './violation.ts';
+import { problemKey, type Violation } from './violation.ts';
 
 export interface Cause {
   /** Groups failures: the same key, the same cause. */
@@ -19,7 +19,7 @@ export function causeOf(rec: Recording, v: Violation): Cause {
   if (v.class === 'content-leak') return { key: 'leak', text: 'answers carry what another request had (a content leak)' };
   if (v.kind === 'hang') return { key: 'hang', text: 'requests get no complete answer (hangs)' };
   if (v.class === 'contract') {
-    const problem = (v.problems?.[0] ?? v.kind).replace(/\d+(\.\d+)?/g, 'N').replace(/"[^"]*"/g, '"…"');
+    const problem = problemKey(v.problems?.[0] ?? v.kind);
     return { key: `contract:${v.rule}:${problem}`, text: `the contract (${v.rule}): ${problem}` };
   }
   const [ref, bad] = v.entries;

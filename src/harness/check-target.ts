@@ -6,14 +6,15 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChatClient, DeadlineError, type ChatCall, type Observation } from './client.ts';
-import type { Violation } from './violation.ts';
+import { problemKey, type Violation } from './violation.ts';
+import { searchApart } from './contract-breaks.ts';
 import { probe, type Capabilities } from './probe.ts';
 import { largestBudget } from './arbitraries/options.ts';
 import { properties as allProperties, type HarnessProperty } from './properties.ts';
 import type { CompareMode } from './classify.ts';
 import { withExtraBody, withFlushCommand, withNonce } from './cold-runs.ts';
 import { probeResult, type ProbeExchange } from './probe-findings.ts';
-import { DEFAULT_RUNS, searchProperty, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
+import { DEFAULT_RUNS, evaluateScenario, skipReason, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import type { Recording } from './record.ts';
 import { loadScenario, stepNames, withModel, type Scenario } from './scenario.ts';
 import { httpTransport, UnreachableError, type Transport } from './transport.ts';
@@ -259,6 +260,9 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
     const notes: string[] = [];
     const probed = await probeResult(target, target.probeExchanges);
     if (probed.note) notes.push(probed.note);
+    // Problems reported once, as the probe's or a contract break of one request (contract-breaks.ts).
+    const known = new Set((probed.result?.failure?.violation.problems ?? []).map(problemKey));
+    target.known = known;
     if (probed.result) {
       results.push(probed.result);
       options.onProgress?.({ property: probed.result.property, phase: 'finished', result: probed.result });
@@ -326,9 +330,16 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
       };
       const timeouts = target.client.timeouts;
       options.onProgress?.({ property: property.name, phase: 'started', ...(share !== undefined ? { budgetMs: share } : {}) });
-      const result = await searchProperty(target, property, run, load);
-      results.push(result);
-      options.onProgress?.({ property: property.name, phase: 'finished', result });
+      const found = await searchApart(target, property, run, load, {
+        known,
+        taken: new Set(results.map((r) => r.property)),
+        reported: results.filter((r) => r.foundBy !== undefined).length,
+        ...(options.stopAtFirstFailure ? { stopAtFirstBreak: true } : {}),
+      });
+      for (const result of found) {
+        results.push(result);
+        options.onProgress?.({ property: result.property, phase: 'finished', result });
+      }
       if (target.client.timeouts > timeouts && (target.resetBy === undefined || target.resetBy === 'nonce') && !hungUnreset) {
         hungUnreset = true;
         notes.push(

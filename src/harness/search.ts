@@ -121,6 +121,8 @@ export interface PropertyResult {
    */
   flaky?: boolean;
   failure?: PropertyFailure;
+  /** A contract break of one request (contract-breaks.ts): the property whose traffic met it. */
+  foundBy?: string;
 }
 
 export interface Target {
@@ -142,6 +144,8 @@ export interface Target {
   resetBy?: 'restart' | 'flush' | 'nonce' | undefined;
   /** What a difference must be to fail (classify.ts); default `exact`. */
   compare?: CompareMode;
+  /** Problems already reported as contract breaks of one request (RuleOptions.known): the check adds to it between searches. */
+  known?: ReadonlySet<string>;
 }
 
 const hung = (rec: Recording) => rec.entries.some((e) => e.obs.timedOut);
@@ -197,6 +201,7 @@ export async function evaluateScenario(
     deterministic: comparable(target.caps, target.compare),
     ...(target.caps.nSeedOffset ? { nSeedOffset: true } : {}),
     ...(target.compare ? { compare: target.compare } : {}),
+    ...(target.known?.size ? { known: target.known } : {}),
     ...(baseline ? { baseline: baseline.answers, baselineBy: target.resetBy === 'restart' ? ('restart' as const) : ('flush' as const) } : {}),
   };
   const violation = findViolations(recording, options);

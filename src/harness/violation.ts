@@ -54,6 +54,16 @@ export interface Violation {
   message: string;
 }
 
+/** A problem as a check knows it, numbers and quoted strings aside: `HTTP N for a well-formed request`. */
+export const problemKey = (problem: string): string => problem.replace(/\d+(\.\d+)?/g, 'N').replace(/"[^"]*"/g, '"…"');
+
+/**
+ * One answer against the contract, with its problems — not a hang, not another request's answer:
+ * what one request can show alone (contract-breaks.ts).
+ */
+export const oneAnswerBreak = (v: Violation): boolean =>
+  v.class === 'contract' && v.kind !== 'hang' && v.entries.length === 1 && v.leakedFrom === undefined && (v.problems?.length ?? 0) > 0;
+
 /** A violation before it is classified and its headline rendered. */
 export type Finding = Omit<Violation, 'message' | 'class' | 'drift' | 'margin'>;
 

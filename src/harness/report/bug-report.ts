@@ -14,6 +14,7 @@ import { code, fence } from './markdown.ts';
 import { classText } from './text.ts';
 import { CONFIDENT_MARGIN } from '../classify.ts';
 import { violationMessage } from './text.ts';
+import { PROBE_PROPERTY } from '../probe-findings.ts';
 
 /** Where the scripts point when the target has no URL (the embedded server): `amnesia serve`'s default. */
 const DEFAULT_BASE_URL = 'http://127.0.0.1:8000/v1';
@@ -376,11 +377,15 @@ export function reportMarkdown(result: PropertyResult, target: string, model: st
     );
   }
 
+  const searched = result.foundBy ?? result.property;
   out.push(
     '## Replay data',
     '',
-    `fast-check seed ${f.seed}, path ${code(JSON.stringify(f.path))} (the counterexample before amnesia shrank it step by step). ` +
-      `${code(`amnesia check --properties ${result.property} --seed ${f.seed}${isUrl(target) ? ` --target ${target}` : ''}`)}, with the same --runs, --max-tokens and --concurrency and no time budget, generates the same scenarios again.`,
+    result.property === PROBE_PROPERTY
+      ? 'The probe sends this request at the start of every check; `amnesia replay scenario.json` sends it alone.'
+      : `fast-check seed ${f.seed}, path ${code(JSON.stringify(f.path))} (the counterexample before amnesia shrank it step by step). ` +
+          `${code(`amnesia check --properties ${searched} --seed ${f.seed}${isUrl(target) ? ` --target ${target}` : ''}`)}, with the same --runs, --max-tokens and --concurrency and no time budget, generates the same scenarios again` +
+          (result.foundBy !== undefined ? `; ${searched}'s traffic met this request, and it breaks the contract alone.` : '.'),
     '',
   );
   return out.join('\n');

@@ -47,7 +47,8 @@ export function note(r: PropertyResult): string {
           ? `${r.flaky ? 'flaky: did not reproduce; ' : ''}${CLASS_LABEL[f.violation.class]} (${f.violation.kind}): ${violationMessage(f.recording, f.violation)}`
           : (r.reason ?? 'failed')
         : '';
-  return [text, burstNote(r)]
+  const foundBy = r.foundBy !== undefined ? `found in ${r.foundBy}'s traffic, and the request alone breaks it again` : undefined;
+  return [text, foundBy, burstNote(r)]
     .filter((t): t is string => t !== undefined && t !== '')
     .join('; ')
     .replace(/\s*[\r\n]+\s*/g, ' ');

@@ -2,7 +2,7 @@
 // property generated it, so a violation is reported whichever property's traffic exposed it. One
 // rule per file; a new rule is its file and a line in RULES.
 import type { Recording } from '../record.ts';
-import type { Violation } from '../violation.ts';
+import { oneAnswerBreak, problemKey, type Violation } from '../violation.ts';
 import { fails } from '../classify.ts';
 import { budget } from './budget.ts';
 import { cache } from './cache.ts';
@@ -13,7 +13,7 @@ import { equality } from './equality.ts';
 import { expectation } from './expectation.ts';
 import { logprobs } from './logprobs.ts';
 import { model } from './model.ts';
-import { answersOf, type Rule, type RuleOptions } from './rule.ts';
+import { answersOf, violation, type Rule, type RuleOptions } from './rule.ts';
 import { shape } from './shape.ts';
 import { stop } from './stop.ts';
 import { toolCalls } from './tool-calls.ts';
@@ -55,6 +55,21 @@ export function allViolations(rec: Recording, options: RuleOptions = {}): Violat
 
 function* failing(rec: Recording, options: RuleOptions): Generator<Violation, undefined> {
   const answers = answersOf(rec);
-  for (const rule of RULES) for (const v of rule.check(rec, answers, options)) if (fails(v, options.compare)) yield v;
+  for (const rule of RULES) {
+    for (const found of rule.check(rec, answers, options)) {
+      const v = options.known ? withoutKnown(rule, rec, found, options.known) : found;
+      if (v !== undefined && fails(v, options.compare)) yield v;
+    }
+  }
   return undefined;
+}
+
+/** A one-answer contract break less the problems already reported (`known`); undefined when none is left. */
+function withoutKnown(rule: Rule, rec: Recording, v: Violation, known: ReadonlySet<string>): Violation | undefined {
+  if (!oneAnswerBreak(v)) return v;
+  const left = v.problems!.filter((p) => !known.has(problemKey(p)));
+  if (left.length === v.problems!.length) return v;
+  if (left.length === 0) return undefined;
+  const { message: _message, class: _class, drift: _drift, margin: _margin, rule: _rule, ...finding } = v;
+  return violation(rule, rec, { ...finding, problems: left });
 }

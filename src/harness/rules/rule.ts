@@ -19,6 +19,11 @@ export interface RuleOptions {
   nSeedOffset?: boolean;
   /** What a difference must be to count (classify.ts): a violation of a tolerated class is passed over. */
   compare?: CompareMode;
+  /**
+   * Problems the check has already reported as contract breaks of one request (violation.ts
+   * `problemKey`, contract-breaks.ts): an answer's known problems break no rule.
+   */
+  known?: ReadonlySet<string>;
 }
 
 /** Each entry's answer if it counts (`completed`), by entry index; computed once per recording. */
