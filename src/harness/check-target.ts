@@ -260,8 +260,10 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
     const notes: string[] = [];
     const probed = await probeResult(target, target.probeExchanges);
     if (probed.note) notes.push(probed.note);
-    // Problems reported once, as the probe's or a contract break of one request (contract-breaks.ts).
-    const known = new Set((probed.result?.failure?.violation.problems ?? []).map(problemKey));
+    // Problems reported once, as the probe's or a contract break of one request (contract-breaks.ts):
+    // only where "alone" means a fresh server, which state no reset reaches cannot survive.
+    const apart = target.resetBy === 'restart';
+    const known = new Set(apart ? (probed.result?.failure?.violation.problems ?? []).map(problemKey) : []);
     target.known = known;
     if (probed.result) {
       results.push(probed.result);
@@ -331,6 +333,7 @@ export async function checkTarget(options: CheckTargetOptions): Promise<CheckRep
       const timeouts = target.client.timeouts;
       options.onProgress?.({ property: property.name, phase: 'started', ...(share !== undefined ? { budgetMs: share } : {}) });
       const found = await searchApart(target, property, run, load, {
+        apart,
         known,
         taken: new Set(results.map((r) => r.property)),
         reported: results.filter((r) => r.foundBy !== undefined).length,

@@ -6,7 +6,7 @@
 import type { Recording } from './record.ts';
 import type { GenerationContext, HarnessProperty } from './properties.ts';
 import type { Scenario, Step } from './scenario.ts';
-import { evaluateScenario, searchProperty, type PropertyFailure, type PropertyResult, type SearchOptions, type Target } from './search.ts';
+import { evaluateScenario, searchProperty, type PropertyResult, type SearchOptions, type Target } from './search.ts';
 import { oneAnswerBreak, problemKey, type Violation } from './violation.ts';
 
 /** Breaks reported apart per check; past it, a property fails on a further one as it always did. */
@@ -31,19 +31,26 @@ export function aloneScenario(rec: Recording, v: Violation, name: string): Scena
 }
 
 /**
- * The failure's break sent alone on the reset target: its run, when it breaks a rule again with one
- * of the problems the failure named; undefined when it does not (the break depends on what ran before).
+ * A one-answer break sent alone on a fresh server (the target restarted): its run, when it breaks a
+ * rule again with one of the problems the failing run showed; undefined when it does not (the break
+ * depends on what ran before).
  */
-async function confirmAlone(target: Target, failure: PropertyFailure, name: string) {
-  const scenario = aloneScenario(failure.recording, failure.violation, name);
+async function confirmAlone(target: Target, rec: Recording, failing: Violation, name: string) {
+  const scenario = aloneScenario(rec, failing, name);
   const again = await evaluateScenario(target, scenario).catch(() => undefined);
-  const named = new Set(failure.violation.problems!.map(problemKey));
+  const named = new Set(failing.problems!.map(problemKey));
   const v = again?.violation;
   if (v === undefined || !oneAnswerBreak(v) || !v.problems!.some((p) => named.has(problemKey(p)))) return undefined;
   return { scenario, recording: again!.recording, violation: v };
 }
 
 export interface ApartOptions {
+  /**
+   * The target restarts (a fresh server for each history): only then is a request's break "alone"
+   * a fact about the request. A server that is only flushed keeps state no flush reaches (a stop
+   * list extended in place, a parser set up once), and a break it carries would pass for one request's.
+   */
+  apart: boolean;
   /** Problems reported so far; the breaks found here are added. */
   known: Set<string>;
   /** Result names taken (the breaks found before, the probe's). */
@@ -71,34 +78,39 @@ export async function searchApart(
   const taken = new Set(options.taken);
   for (;;) {
     const left = run.timeBudgetMs !== undefined ? { timeBudgetMs: Math.max(0, run.timeBudgetMs - (Date.now() - started)) } : {};
-    const result = await searchProperty(target, property, { ...run, ...left }, ctx);
-    const failure = result.failure;
-    if (result.flaky || failure === undefined || !oneAnswerBreak(failure.violation) || options.reported + breaks.length >= MAX_CONTRACT_BREAKS) {
-      return [...breaks, result];
-    }
-    const firstProblem = failure.violation.problems!.find((p) => !options.known.has(problemKey(p)))!;
-    let name = contractName(firstProblem);
-    for (let n = 2; taken.has(name); n++) name = `${contractName(firstProblem)}-${n}`;
-    const t0 = Date.now();
-    const alone = await confirmAlone(target, failure, name);
+    let alone: { name: string; scenario: Scenario; recording: Recording; violation: Violation; ms: number } | undefined;
+    // Asked about the search's first failure, before any shrinking: a break one request shows alone
+    // is its own minimal report.
+    const apart = async (rec: Recording, v: Violation): Promise<boolean> => {
+      if (!oneAnswerBreak(v) || options.reported + breaks.length >= MAX_CONTRACT_BREAKS) return false;
+      const first = v.problems![0]!;
+      let name = contractName(first);
+      for (let n = 2; taken.has(name); n++) name = `${contractName(first)}-${n}`;
+      const t0 = Date.now();
+      const confirmed = await confirmAlone(target, rec, v, name);
+      if (confirmed) alone = { name, ...confirmed, ms: Date.now() - t0 };
+      return confirmed !== undefined;
+    };
+    const result = await searchProperty(target, property, { ...run, ...left, ...(options.apart ? { apart } : {}) }, ctx);
     if (alone === undefined) return [...breaks, result];
-    taken.add(name);
-    for (const p of alone.violation.problems!) options.known.add(problemKey(p));
+    const found: typeof alone = alone;
+    taken.add(found.name);
+    for (const p of found.violation.problems!) options.known.add(problemKey(p));
     breaks.push({
-      property: name,
+      property: found.name,
       statement: STATEMENT,
       foundBy: property.name,
       status: 'failed',
       scenarios: 1,
       asked: 1,
       requests: 1,
-      ms: Date.now() - t0,
+      ms: found.ms,
       failure: {
-        scenario: { ...alone.scenario, description: `${STATEMENT}. Found by amnesia check in ${property.name}'s traffic (seed ${failure.seed}).` },
-        recording: alone.recording,
-        violation: alone.violation,
-        seed: failure.seed,
-        path: failure.path,
+        scenario: { ...found.scenario, description: `${STATEMENT}. Found by amnesia check in ${property.name}'s traffic (seed ${run.seed}).` },
+        recording: found.recording,
+        violation: found.violation,
+        seed: result.failure?.seed ?? run.seed,
+        path: result.failure?.path ?? '',
       },
     });
     if (options.stopAtFirstBreak) {

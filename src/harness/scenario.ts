@@ -44,6 +44,8 @@ export interface Scenario {
   description?: string;
   /** Where the bug was reported. */
   source?: string;
+  /** A real server's defect (spec/peers.md): the peer, its version and the setting it was seen in. */
+  seenOn?: { peer: string; version: string; setting: string };
   requests: Record<string, Body>;
   steps: Step[];
   /** Checked on top of the universal rules (identical requests, identical answers; the contract's shape). */

@@ -74,6 +74,11 @@ export interface SearchOptions {
   hangShrinkRuns?: number;
   /** Scenarios to check first (stored bug reports), when they fit the property. */
   examples?: Scenario[];
+  /**
+   * Asked about the search's first failure before it is shrunk: true ends the search there, unshrunk
+   * (contract-breaks.ts: a break that one request shows alone needs no shrinking, and is reported apart).
+   */
+  apart?: (recording: Recording, violation: Violation) => Promise<boolean>;
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -432,6 +437,8 @@ export async function searchProperty(
   let hangs = 0;
   let original: ViolationError | undefined;
   let budgetSpent = false;
+  /** The first failure was taken apart (options.apart): no shrinking. */
+  let taken = false;
   const bursts = { sent: 0, overlapped: 0 };
   const shrinkRuns = options.shrinkRuns ?? DEFAULT_SHRINK_RUNS;
   const hangRuns = options.hangShrinkRuns ?? HANG_SHRINK_RUNS;
@@ -449,7 +456,7 @@ export async function searchProperty(
         // Out of shrinking tries: report every further candidate as passing, so fast-check stops here.
         // A hang skips fast-check's shrinking, whose many small steps would each cost a deadline:
         // cutting it after the hung request, then delta debugging, spend far fewer.
-        if (++shrinkTries > shrinkRuns || hangs >= hangRuns || hung(original!.recording)) return;
+        if (taken || ++shrinkTries > shrinkRuns || hangs >= hangRuns || hung(original!.recording)) return;
       } else if (stopAt !== undefined && Date.now() >= stopAt) {
         // The budget is spent: fast-check's interrupt (not a failure, markInterruptAsFailure being
         // false). Checked here, before a scenario starts, rather than with interruptAfterTimeLimit,
@@ -473,6 +480,7 @@ export async function searchProperty(
       }
       if (violation) {
         const error = new ViolationError(recording, violation, evidence);
+        if (!shrinking && options.apart) taken = await options.apart(recording, violation);
         original ??= error;
         shrinking = true;
         throw error;
@@ -498,6 +506,15 @@ export async function searchProperty(
     // Not a broken rule but a broken run (a missing endpoint, a target that went away): reported as an error.
     if (details.errorInstance instanceof UnreachableError) throw details.errorInstance;
     return { ...base, status: 'failed', reason: `error: ${String(details.errorInstance)}`, ...ran() };
+  }
+  if (taken) {
+    const { recording, violation } = original;
+    return {
+      ...base,
+      status: 'failed',
+      ...ran(),
+      failure: { scenario: recording.scenario, recording, violation, seed: details.seed, path: details.counterexamplePath ?? '' },
+    };
   }
   // The run of the scenario shrinking has got to (the last candidate kept): lifting takes its derived
   // requests from there.
