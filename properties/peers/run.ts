@@ -10,12 +10,14 @@ import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { check } from '../../src/api.ts';
+import type { TargetConnector } from '../../src/harness/check-target.ts';
 import type { CompareMode } from '../../src/harness/classify.ts';
 import { writeFailureReport } from '../../src/harness/report/bug-report.ts';
 import { ProgressLine } from '../../src/harness/report/summary.ts';
 import { ensureTinyChatCheckpoint } from '../../src/engine/make-tiny-chat.ts';
 import { cellsOf, MODE_DEPENDENT, runMarkdown, summaryMarkdown, type PeerRun } from './matrix.ts';
-import { PEERS, peerDir, type RunningPeer } from './peers.ts';
+import { PEERS, peerDir } from './peers.ts';
+import { peerTarget } from './peer-target.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const goldenDir = join(root, 'golden', 'peers');
@@ -45,14 +47,14 @@ if (unknown.length > 0 || !Number.isInteger(runs) || runs < 1 || !Number.isInteg
 }
 
 /** The check under exact, then under each looser mode the properties whose verdict it can change. */
-async function checkEveryMode(running: RunningPeer, run: PeerRun, id: string): Promise<void> {
+async function checkEveryMode(target: TargetConnector, run: PeerRun, id: string): Promise<void> {
   const progress = new ProgressLine(process.stderr);
   let properties: string[] | undefined;
   for (const mode of ['exact', 'tokens', 'text'] as const satisfies readonly CompareMode[]) {
     if (properties !== undefined && properties.length === 0) return;
     const report = await check({
-      target: running.baseUrl,
-      model: running.model,
+      target,
+      model: run.model,
       compare: mode,
       seed: run.seed,
       runs: run.runs,
@@ -103,20 +105,14 @@ for (const peer of PEERS.filter((p) => wanted.includes(p.name))) {
       cells: {},
       minutes: 0,
     };
-    let running: RunningPeer | undefined;
+    const log = join(logDir, `${setting.name}.log`);
+    writeFileSync(log, '');
     try {
-      running = await peer.start(setting, modelDir, join(logDir, `${setting.name}.log`));
+      await checkEveryMode(peerTarget(peer, setting, modelDir, log), run, id);
     } catch (e) {
-      // The first line only: the rest is the peer's log, which names this machine's paths.
-      run.error = `it did not start: ${(e as Error).message.split('\n')[0]}`;
+      // The first line only (the program's name, not its path): the rest is the peer's log, which names this machine's paths.
+      run.error = `the check stopped: ${(e as Error).message.split('\n')[0]}`;
       console.log(`${id}: ${run.error}`);
-    }
-    if (running) {
-      try {
-        await checkEveryMode(running, run, id);
-      } finally {
-        await running.server.stop();
-      }
     }
     run.minutes = (Date.now() - started) / 60_000;
     writeFileSync(join(goldenDir, `${id}.json`), `${JSON.stringify(run, null, 2)}\n`);

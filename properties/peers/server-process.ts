@@ -3,6 +3,7 @@
 // its output kept in a log file for the matrix's notes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -22,6 +23,7 @@ export interface StartOptions {
   cwd?: string;
   /** Path answered with 2xx once the server is ready, e.g. /health. */
   health: string;
+  /** Appended to: several starts of one peer (a fresh server per history) share it. */
   log: string;
   /** How long loading may take (default 180 s). */
   readyTimeoutMs?: number;
@@ -39,7 +41,7 @@ export async function freePort(): Promise<number> {
 export async function startServerProcess(options: StartOptions): Promise<ServerProcess> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const fd = openSync(options.log, 'w');
+  const fd = openSync(options.log, 'a');
   let child: ChildProcess;
   try {
     child = spawn(options.command, options.args(port), { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', fd, fd], detached: true });
@@ -81,7 +83,7 @@ export async function startServerProcess(options: StartOptions): Promise<ServerP
   };
   const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000);
   while (Date.now() < deadline) {
-    if (exited !== undefined) throw new Error(`${options.command} stopped before it was ready (${exited}):\n${tail()}`);
+    if (exited !== undefined) throw new Error(`${basename(options.command)} stopped before it was ready (${exited}):\n${tail()}`);
     try {
       const r = await fetch(origin + options.health, { signal: AbortSignal.timeout(5_000) });
       if (r.ok) return { origin, log: options.log, tail, stop };
@@ -91,5 +93,7 @@ export async function startServerProcess(options: StartOptions): Promise<ServerP
     await sleep(500);
   }
   await stop();
-  throw new Error(`${options.command} was not ready at ${origin}${options.health} within ${(options.readyTimeoutMs ?? 180_000) / 1000} s:\n${tail()}`);
+  throw new Error(
+    `${basename(options.command)} was not ready at ${origin}${options.health} within ${(options.readyTimeoutMs ?? 180_000) / 1000} s:\n${tail()}`,
+  );
 }

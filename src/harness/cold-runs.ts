@@ -40,16 +40,28 @@ export function runCommand(command: string, timeoutMs = FLUSH_COMMAND_TIMEOUT_MS
   });
 }
 
-/** The transport with `command` in place of the flush endpoint: exit 0 is a flush, anything else a 500 saying why. */
-export function withFlushCommand(transport: Transport, command: string, timeoutMs = FLUSH_COMMAND_TIMEOUT_MS): Transport {
+/**
+ * The transport with `flush` in place of the flush endpoint: it resolves to undefined when the caches
+ * are empty, else to why not (a 500 saying so). A connector's own way to empty a target (a restart).
+ */
+export function withFlush(transport: Transport, flush: () => Promise<string | undefined>): Transport {
   const sendOrigin = async (x: Exchange): Promise<ExchangeResponse> => {
     if (x.method !== 'POST' || x.path !== FLUSH_PATH) return transport.sendOrigin(x);
-    const { code, output } = await runCommand(command, timeoutMs);
-    if (code === 0) return reply(200, { flushed: true, command });
-    const why = code === null ? `killed after ${timeoutMs / 1000} s` : `exit ${code}`;
-    return reply(500, { error: { message: `the flush command failed (${why}): ${output.slice(-300)}`, type: 'flush_command', param: null, code: null } });
+    const failed = await flush();
+    if (failed === undefined) return reply(200, { flushed: true });
+    return reply(500, { error: { message: failed, type: 'flush_command', param: null, code: null } });
   };
   return { name: transport.name, send: (x) => transport.send(x), sendOrigin };
+}
+
+/** The transport with `command` in place of the flush endpoint: exit 0 is a flush, anything else a 500 saying why. */
+export function withFlushCommand(transport: Transport, command: string, timeoutMs = FLUSH_COMMAND_TIMEOUT_MS): Transport {
+  return withFlush(transport, async () => {
+    const { code, output } = await runCommand(command, timeoutMs);
+    if (code === 0) return undefined;
+    const why = code === null ? `killed after ${timeoutMs / 1000} s` : `exit ${code}`;
+    return `the flush command failed (${why}): ${output.slice(-300)}`;
+  });
 }
 
 /**
