@@ -3,7 +3,7 @@
 // checked by the same rules (rules/); a property decides which traffic to send. Used by
 // `amnesia check`, by properties/http.test.ts, and by anyone importing `amnesia`.
 import fc from 'fast-check';
-import { chatRequest, toolCatalogue } from './arbitraries/chat.ts';
+import { historyRequest, toolCatalogue } from './arbitraries/chat.ts';
 import { requestOptions, variantOptions, type OptionContext, type RequestField } from './arbitraries/options.ts';
 import type { ChatFunctionTool, ChatMessage, ChatRequest } from '../wire/chat-completions.ts';
 import type { Capabilities, Capability } from './probe.ts';
@@ -128,10 +128,10 @@ function otherTools(tools: ChatFunctionTool[], messages: ChatMessage[], options:
  * one field changed, dropped or added — and, where its history allows, A without its tools.
  */
 function families(ctx: GenerationContext, options: PoolOptions = {}): fc.Arbitrary<Body[][]> {
-  const toolless = chatRequest.map(
+  const toolless = historyRequest.map(
     ({ tools: _t, ...r }) => ({ ...r, messages: r.messages.filter((m) => m.role !== 'tool' && !(m.role === 'assistant' && m.tool_calls)) }) as ChatRequest,
   );
-  const base = ctx.caps.tools ? fc.oneof(chatRequest, toolless) : toolless;
+  const base = ctx.caps.tools ? fc.oneof(historyRequest, toolless) : toolless;
   return base
     .filter((r) => r.messages.length > 0)
     .chain((r) => {

@@ -148,7 +148,7 @@ describe('simplerScenarios over long histories', () => {
 });
 
 describe('simplerBodies', () => {
-  test('drops all optional fields at once, then one field or one message; the budget, temperature, seed, the last message and tool calls with their results stay', () => {
+  test('drops all optional fields at once, then all droppable messages, then one field, one message or one tool turn with its results; the budget, temperature, seed and the last message stay', () => {
     const body = {
       model: 'm',
       max_tokens: 8,
@@ -169,7 +169,25 @@ describe('simplerBodies', () => {
       const gone = Object.keys(body).filter((k) => !(k in b));
       return gone.length > 0 ? gone.join() : `messages ${(b.messages as Array<{ role: string }>).map((m) => m.role).join(',')}`;
     });
-    expect(changed).toEqual(['logprobs,top_p', 'logprobs', 'top_p', 'messages assistant,tool,user']);
+    expect(changed).toEqual(['logprobs,top_p', 'messages user', 'logprobs', 'top_p', 'messages assistant,tool,user', 'messages system,user']);
+  });
+
+  test('a tool turn whose result is the last message stays; a call answered later goes only with its result', () => {
+    const call = (id: string) => ({ role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: 'f', arguments: '{}' } }] });
+    const body = {
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'u' },
+        call('a'),
+        { role: 'user', content: 'v' },
+        { role: 'tool', tool_call_id: 'a', content: '1' },
+        call('b'),
+        { role: 'tool', tool_call_id: 'b', content: '2' },
+      ],
+    };
+    const s: Scenario = { name: 't', requests: { p1: body }, steps: [{ send: 'p1' }] };
+    const roles = simplerBodies(s).map((c) => (c.requests.p1!.messages as Array<{ role: string }>).map((m) => m.role).join(','));
+    expect(roles).toEqual(['assistant,tool', 'assistant,user,tool,assistant,tool', 'user,user,assistant,tool', 'user,assistant,tool,assistant,tool']);
   });
 });
 

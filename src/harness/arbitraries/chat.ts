@@ -74,7 +74,7 @@ export const toolCatalogue: ChatFunctionTool[] = [
 ];
 
 /** Arguments as clients send them: a JSON string, compact or spaced. */
-const argumentsText: fc.Arbitrary<string> = fc
+const argumentsJson: fc.Arbitrary<string> = fc
   .tuple(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.constantFrom(undefined, 1, 2))
   .map(([value, space]) => JSON.stringify(value, null, space));
 
@@ -95,7 +95,14 @@ function withReasoning(message: Record<string, unknown>, field: (typeof REASONIN
 
 // Generated text never starts with `<think>` or whitespace on its own: the mapping would read that as
 // a think block or trim it, and round-trip comparisons would need to guess which.
-const turnText = anyText(30).filter((t) => !/^\s/.test(t) && !t.startsWith('<think>') && t.trim() === t);
+const turnTextShrinking = anyText(30).filter((t) => !/^\s/.test(t) && !t.startsWith('<think>') && t.trim() === t);
+
+/** The free text of a conversation: message text, tool arguments and results. */
+interface Texts {
+  turn: fc.Arbitrary<string>;
+  result: fc.Arbitrary<string>;
+  arguments: fc.Arbitrary<string>;
+}
 
 type Turn =
   | { kind: 'user'; content: ChatContent }
@@ -109,20 +116,19 @@ type Turn =
       resultOrder: number[];
     };
 
-const reasoningArb = fc.option(fc.record({ field: fc.constantFrom(...REASONING_FIELDS), text: turnText.filter((t) => t !== '') }), {
-  nil: undefined,
-});
-
-function turnArb(toolNames: string[]): fc.Arbitrary<Turn> {
+function turnArb(toolNames: string[], text: Texts): fc.Arbitrary<Turn> {
+  const reasoningArb = fc.option(fc.record({ field: fc.constantFrom(...REASONING_FIELDS), text: text.turn.filter((t) => t !== '') }), {
+    nil: undefined,
+  });
   const turns: Array<fc.Arbitrary<Turn>> = [
-    content(turnText).map((c) => ({ kind: 'user' as const, content: c })),
-    fc.record({ kind: fc.constant('system' as const), role: fc.constantFrom('system' as const, 'developer' as const), content: content(turnText) }),
-    fc.record({ kind: fc.constant('final' as const), content: turnText, reasoning: reasoningArb }, { requiredKeys: ['kind', 'content'] }),
+    content(text.turn).map((c) => ({ kind: 'user' as const, content: c })),
+    fc.record({ kind: fc.constant('system' as const), role: fc.constantFrom('system' as const, 'developer' as const), content: content(text.turn) }),
+    fc.record({ kind: fc.constant('final' as const), content: text.turn, reasoning: reasoningArb }, { requiredKeys: ['kind', 'content'] }),
   ];
   if (toolNames.length > 0) {
-    const call = fc.record({ name: fc.constantFrom(...toolNames), arguments: argumentsText, result: content(anyText(30)) });
+    const call = fc.record({ name: fc.constantFrom(...toolNames), arguments: text.arguments, result: content(text.result) });
     turns.push(
-      fc.tuple(fc.option(turnText, { nil: null }), reasoningArb, fc.array(call, { minLength: 1, maxLength: 3 })).chain(([preamble, reasoning, calls]) =>
+      fc.tuple(fc.option(text.turn, { nil: null }), reasoningArb, fc.array(call, { minLength: 1, maxLength: 3 })).chain(([preamble, reasoning, calls]) =>
         fc.shuffledSubarray([...calls.keys()], { minLength: calls.length, maxLength: calls.length }).map((resultOrder) => {
           const turn: Turn = { kind: 'tools', preamble, calls, resultOrder };
           if (reasoning) turn.reasoning = reasoning;
@@ -167,17 +173,44 @@ function toMessages(turns: Turn[]): ChatMessage[] {
   return messages;
 }
 
+const chatRequestOf = (text: Texts): fc.Arbitrary<ChatRequest> =>
+  fc
+    .record({
+      tools: fc.subarray(toolCatalogue),
+      reasoning_effort: fc.option(fc.constantFrom('low' as const, 'medium' as const, 'high' as const), { nil: undefined }),
+    })
+    .chain(({ tools, reasoning_effort }) =>
+      fc
+        .tuple(
+          content(text.turn),
+          fc.array(
+            turnArb(
+              tools.map((t) => t.function.name),
+              text,
+            ),
+            { maxLength: 6 },
+          ),
+        )
+        .map(([first, turns]) => {
+          const request: ChatRequest = { model: 'gpt-oss-20b', messages: toMessages([{ kind: 'user', content: first }, ...turns]) };
+          if (tools.length > 0) request.tools = tools;
+          if (reasoning_effort !== undefined) request.reasoning_effort = reasoning_effort;
+          return request;
+        }),
+    );
+
 /** A valid chat request: tools from the catalogue, a user turn first, then any mix of turns. */
-export const chatRequest: fc.Arbitrary<ChatRequest> = fc
-  .record({
-    tools: fc.subarray(toolCatalogue),
-    reasoning_effort: fc.option(fc.constantFrom('low' as const, 'medium' as const, 'high' as const), { nil: undefined }),
-  })
-  .chain(({ tools, reasoning_effort }) =>
-    fc.tuple(content(turnText), fc.array(turnArb(tools.map((t) => t.function.name)), { maxLength: 6 })).map(([first, turns]) => {
-      const request: ChatRequest = { model: 'gpt-oss-20b', messages: toMessages([{ kind: 'user', content: first }, ...turns]) };
-      if (tools.length > 0) request.tools = tools;
-      if (reasoning_effort !== undefined) request.reasoning_effort = reasoning_effort;
-      return request;
-    }),
-  );
+export const chatRequest: fc.Arbitrary<ChatRequest> = chatRequestOf({ turn: turnTextShrinking, result: anyText(30), arguments: argumentsJson });
+
+/**
+ * The same requests (the same values for the same seed), with their free text kept whole while
+ * shrinking: for traffic to a server, where each shrinking candidate replays a whole history with
+ * its cold runs (seconds), and fast-check would spend its candidates taking a long message apart
+ * character by character before any message is dropped. Messages and fields are dropped, numbers
+ * and lists shrunk, as before; a text that matters stays in the report whole (at most 30 characters).
+ */
+export const historyRequest: fc.Arbitrary<ChatRequest> = chatRequestOf({
+  turn: fc.noShrink(turnTextShrinking),
+  result: fc.noShrink(anyText(30)),
+  arguments: fc.noShrink(argumentsJson),
+});
